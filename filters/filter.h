@@ -147,8 +147,9 @@ void filter_add_symbol(struct filter_result *result, const char *check,
 void filter_set_verdict(struct filter_result *result, enum verdict verdict,
     const char *reply);
 
-/* The checks moatd runs, in order (registry.c); NULL-terminated. */
-extern const struct filter *const filter_registry[];
+/* The checks moatd runs, in order (registry.c); NULL-terminated.  A
+ * pointer so that unit tests can run the chain over checks of their own. */
+extern const struct filter *const *filter_registry;
 
 /* filters_init / filters_deinit - process-wide set-up of every check */
 int filters_init(const struct config *cfg, const char **error_r);

@@ -10,10 +10,12 @@
 
 extern const struct filter filter_connlimit;
 
-const struct filter *const filter_registry[] = {
+static const struct filter *const moatd_filters[] = {
 	&filter_connlimit,
 	NULL
 };
+
+const struct filter *const *filter_registry = moatd_filters;
 
 /* filters_init - process-wide set-up of every check */
 int

@@ -114,7 +114,8 @@ report(struct loader *ld, const char *where, const char *fmt, ...)
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	ld->errors++;
-	ld->report(ld->ctx, msg);
+	if (ld->report != NULL)
+		ld->report(ld->ctx, msg);
 }
 
 /* config_mode_name - "off", "monitor" or "on" */

@@ -10,6 +10,8 @@
 
 #include "netaddr.h"
 
+bool netaddr_numeric_only;
+
 /* netaddr_split - split "host:port" / "[v6]:port" into its parts */
 bool
 netaddr_split(const char *text, char *host, size_t host_size, char *port,
@@ -69,7 +71,7 @@ netaddr_resolve(const char *text, struct netaddr *addr_r, char *error,
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
+	hints.ai_flags = AI_NUMERICSERV | (netaddr_numeric_only ? AI_NUMERICHOST : 0);
 	int rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
 		snprintf(error, error_size, "%s: %s", text, gai_strerror(rc));

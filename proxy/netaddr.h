@@ -15,6 +15,9 @@
 /* INET6_ADDRSTRLEN plus room for an IPv4-mapped prefix and brackets. */
 #define NETADDR_TEXT_MAX 64
 
+/* Set by the config fuzzer: resolve numeric addresses only, never DNS. */
+extern bool netaddr_numeric_only;
+
 struct netaddr {
 	struct sockaddr_storage ss;
 	socklen_t len;
