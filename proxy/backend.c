@@ -424,6 +424,11 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	char line[REPLY_LINE_MAX + 3];
 
+	/* libevent may report the greeting before the connect completion. */
+	if (b->phase == PHASE_CONNECTING) {
+		b->phase = PHASE_BANNER;
+		reply_reset(&b->reply);
+	}
 	for (;;) {
 		size_t eol_len = 0;
 		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len,
@@ -475,9 +480,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	struct backend *b = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		b->phase = PHASE_BANNER;
-		reply_reset(&b->reply);
-		arm_timer(b, b->cfg->backend_timeout_ms);
+		/* The greeting may have been read already (see read_cb). */
+		if (b->phase == PHASE_CONNECTING) {
+			b->phase = PHASE_BANNER;
+			arm_timer(b, b->cfg->backend_timeout_ms);
+		}
 		return;
 	}
 	if (b->phase == PHASE_QUIT) {
@@ -554,6 +561,7 @@ backend_open(struct backend *b, const struct backend_client *client, backend_rep
 	snprintf(b->client_helo, sizeof(b->client_helo), "%s", client->helo);
 	b->client_esmtp = client->esmtp;
 	b->phase = PHASE_CONNECTING;
+	reply_reset(&b->reply);
 	b->bev = bufferevent_socket_new(b->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (b->bev == NULL) {
 		fail_later(b, "4.3.0", "Error: out of resources, try again later", "out of memory");

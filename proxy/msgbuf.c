@@ -94,6 +94,8 @@ msgbuf_append(struct msgbuf *mb, const char *data, size_t len)
 {
 	if (mb->error != 0)
 		return false;
+	if (len == 0)
+		return true;
 	if (mb->fd < 0 && mb->mem_len + len > mb->mem_limit && !spill(mb)) {
 		mb->error = errno != 0 ? errno : EIO;
 		return false;
