@@ -98,6 +98,9 @@ struct backend {
 
 static void backend_free(struct backend *b);
 
+/* Backends let go by their session but still saying QUIT, on this thread. */
+static _Thread_local unsigned backends_closing;
+
 static void
 arm_timer(struct backend *b, unsigned ms)
 {
@@ -424,6 +427,11 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	char line[REPLY_LINE_MAX + 3];
 
+	if (b->phase == PHASE_QUIT) {
+		/* Whatever the backend says to QUIT, we are done with it. */
+		backend_free(b);
+		return;
+	}
 	/* libevent may report the greeting before the connect completion. */
 	if (b->phase == PHASE_CONNECTING) {
 		b->phase = PHASE_BANNER;
@@ -446,10 +454,6 @@ read_cb(struct bufferevent *bev, void *arg)
 		}
 		evbuffer_remove(in, line, (size_t)eol.pos);
 		evbuffer_drain(in, eol_len);
-		if (b->phase == PHASE_QUIT) {
-			backend_free(b);
-			return;
-		}
 		enum reply_status st = reply_add_line(&b->reply, line, (size_t)eol.pos);
 		if (st == REPLY_BAD) {
 			fail(b, "4.4.0", "Error: backend protocol error, try again later",
@@ -632,6 +636,13 @@ backend_send_message(struct backend *b, const char *prepend, size_t prepend_len,
 	send_line(b, "DATA", PHASE_DATA);
 }
 
+/* backend_closing_count - detached backends of this thread not yet freed */
+unsigned
+backend_closing_count(void)
+{
+	return backends_closing;
+}
+
 bool
 backend_usable(const struct backend *b)
 {
@@ -653,6 +664,8 @@ backend_caps(const struct backend *b)
 static void
 backend_free(struct backend *b)
 {
+	if (b->phase == PHASE_QUIT)
+		backends_closing--;
 	if (b->bev != NULL)
 		bufferevent_free(b->bev);
 	if (b->timer != NULL)
@@ -681,6 +694,7 @@ backend_close(struct backend **bp)
 		b->fail_pending = false;
 		send_line(b, "QUIT", PHASE_QUIT);
 		arm_timer(b, QUIT_GRACE_MS);
+		backends_closing++;
 		return;
 	}
 	backend_free(b);

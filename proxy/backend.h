@@ -63,6 +63,9 @@ bool backend_in_transaction(const struct backend *b);
 /* backend_caps - what this session's final EHLO offered */
 const struct caps *backend_caps(const struct backend *b);
 
+/* backend_closing_count - backends of this thread still saying QUIT */
+unsigned backend_closing_count(void);
+
 /* backend_close - say QUIT if possible and let go; sets *b to NULL */
 void backend_close(struct backend **b);
 

@@ -703,7 +703,9 @@ cmd_rcpt(struct session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (s->nrcpts >= s->cfg->max_recipients) {
-		reply(s, "452 4.5.3 Error: too many recipients");
+		const char *rcpt = path.address;
+		const char *sent = reply(s, "452 4.5.3 Error: too many recipients");
+		record(s, STAGE_RCPT, ACTION_TEMPFAIL, sent, NULL, NULL, &rcpt, 1);
 		return;
 	}
 	s->rcpt_attempts++;

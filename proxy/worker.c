@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "backend.h"
 #include "config.h"
 #include "log.h"
 #include "session.h"
@@ -175,7 +176,9 @@ worker_thread(void *arg)
 void
 worker_run(struct worker *w)
 {
-	while (!(atomic_load(&w->draining) && w->sessions == NULL)) {
+	/* Drained: no session left, and no backend still saying QUIT. */
+	while (!(atomic_load(&w->draining) && w->sessions == NULL &&
+	    backend_closing_count() == 0)) {
 		if (event_base_loop(w->base, EVLOOP_ONCE) < 0) {
 			log_error("worker %u: event loop failed", w->index);
 			break;
