@@ -32,6 +32,14 @@
 #define BACKEND_INPUT_MAX (REPLY_LINE_MAX + 2)
 #define QUIT_GRACE_MS 2000
 
+/* moat's own replies when the backend cannot be used (enhanced code, text). */
+#define UNAVAILABLE "4.4.1", "Error: backend not available, try again later"
+#define CONNECTION_LOST "4.4.2", "Error: backend connection lost, try again later"
+#define TIMED_OUT "4.4.2", "Error: backend timeout, try again later"
+#define PROTOCOL_ERROR "4.4.0", "Error: backend protocol error, try again later"
+#define MISCONFIGURED "4.3.0", "Error: backend configuration problem, try again later"
+#define NO_RESOURCES "4.3.0", "Error: out of resources, try again later"
+
 enum phase {
 	PHASE_IDLE,		/* connected, nothing asked */
 	PHASE_CONNECTING,
@@ -223,6 +231,28 @@ append_xattrs(struct backend *b, char *line, size_t size, uint32_t attrs)
 	}
 }
 
+/* send_greeting - EHLO (or HELO) with moat's name toward the backend */
+static void
+send_greeting(struct backend *b, const char *verb, enum phase phase)
+{
+	char line[CONFIG_NAME_MAX + 8];
+
+	snprintf(line, sizeof(line), "%s %s", verb, b->cfg->backend_helo);
+	send_line(b, line, phase);
+}
+
+/* refused_forwarding - the backend will not take XCLIENT/XFORWARD from moat */
+static bool
+refused_forwarding(struct backend *b, const char *command, const char *postfix_key,
+    const char *moat_key)
+{
+	/* Relaying as moat's own address could make moat an open relay. */
+	log_error("%016llx: backend refused %s: allow moat in the backend "
+	    "(Postfix: %s) or set %s = no", (unsigned long long)b->session_id,
+	    command, postfix_key, moat_key);
+	return fail(b, MISCONFIGURED, command);
+}
+
 /* after_ehlo - EHLO accepted: pass the client on, or be ready */
 static bool
 after_ehlo(struct backend *b)
@@ -308,31 +338,28 @@ static bool
 handle_reply(struct backend *b)
 {
 	int code = b->reply.code, klass = code / 100;
-	char line[SMTP_COMMAND_LINE_MAX];
 
 	log_debug("%016llx: backend > %.*s", (unsigned long long)b->session_id,
 	    (int)(b->reply.len > 2 ? b->reply.len - 2 : 0), b->reply.wire);
 	switch (b->phase) {
 	case PHASE_BANNER:
 		if (code != 220)
-			return fail(b, "4.4.1", "Error: backend not available, try again later",
+			return fail(b, UNAVAILABLE,
 			    "greeting refused");
-		snprintf(line, sizeof(line), "EHLO %s", b->cfg->backend_helo);
-		send_line(b, line, PHASE_EHLO);
+		send_greeting(b, "EHLO", PHASE_EHLO);
 		return false;
 	case PHASE_EHLO:
 		if (code == 250)
 			return after_ehlo(b);
 		if (klass == 5) {
-			snprintf(line, sizeof(line), "HELO %s", b->cfg->backend_helo);
-			send_line(b, line, PHASE_HELO);
+			send_greeting(b, "HELO", PHASE_HELO);
 			return false;
 		}
-		return fail(b, "4.4.1", "Error: backend not available, try again later",
+		return fail(b, UNAVAILABLE,
 		    "EHLO refused");
 	case PHASE_HELO:
 		if (code != 250)
-			return fail(b, "4.4.1", "Error: backend not available, try again later",
+			return fail(b, UNAVAILABLE,
 			    "HELO refused");
 		memset(&b->caps, 0, sizeof(b->caps));
 		b->caps.known = true;
@@ -342,41 +369,33 @@ handle_reply(struct backend *b)
 	case PHASE_XCLIENT:
 		/* Postfix answers XCLIENT with a new greeting: EHLO again. */
 		if (code == 220) {
-			snprintf(line, sizeof(line), "EHLO %s", b->cfg->backend_helo);
-			send_line(b, line, PHASE_EHLO_AFTER_XCLIENT);
+			send_greeting(b, "EHLO", PHASE_EHLO_AFTER_XCLIENT);
 			return false;
 		}
 		if (klass == 2)
 			return after_ehlo(b);
-		/* Relaying as moat's own address could make moat an open relay. */
-		log_error("%016llx: backend refused XCLIENT: allow moat in the backend "
-		    "(Postfix: smtpd_authorized_xclient_hosts) or set backend_xclient = no",
-		    (unsigned long long)b->session_id);
-		return fail(b, "4.3.0", "Error: backend configuration problem, try again later",
-		    "XCLIENT refused");
+		return refused_forwarding(b, "XCLIENT", "smtpd_authorized_xclient_hosts",
+		    "backend_xclient");
 	case PHASE_EHLO_AFTER_XCLIENT:
 		if (code != 250)
-			return fail(b, "4.4.1", "Error: backend not available, try again later",
+			return fail(b, UNAVAILABLE,
 			    "EHLO refused");
 		return after_ehlo(b);
 	case PHASE_XFORWARD:
 		if (code == 250)
 			return after_ehlo(b);
-		log_error("%016llx: backend refused XFORWARD: allow moat in the backend "
-		    "(Postfix: smtpd_authorized_xforward_hosts) or set backend_xforward = no",
-		    (unsigned long long)b->session_id);
-		return fail(b, "4.3.0", "Error: backend configuration problem, try again later",
-		    "XFORWARD refused");
+		return refused_forwarding(b, "XFORWARD", "smtpd_authorized_xforward_hosts",
+		    "backend_xforward");
 	case PHASE_RSET_BEFORE_MAIL:
 		if (code != 250)
-			return fail(b, "4.4.0", "Error: backend protocol error, try again later",
+			return fail(b, PROTOCOL_ERROR,
 			    "RSET refused");
 		b->in_transaction = false;
 		send_line(b, b->pending_mail, PHASE_COMMAND);
 		return false;
 	case PHASE_COMMAND:
 		if (klass == 3)
-			return fail(b, "4.4.0", "Error: backend protocol error, try again later",
+			return fail(b, PROTOCOL_ERROR,
 			    "unexpected 3xx reply");
 		if (klass == 2 && strncasecmp(b->pending_mail, "MAIL", 4) == 0)
 			b->in_transaction = true;
@@ -393,21 +412,21 @@ handle_reply(struct backend *b)
 			return fill_body(b);
 		}
 		if (klass == 2 || klass == 3)
-			return fail(b, "4.4.0", "Error: backend protocol error, try again later",
+			return fail(b, PROTOCOL_ERROR,
 			    "unexpected reply to DATA");
 		return relay(b);
 	case PHASE_DOT:
 		if (klass == 3)
-			return fail(b, "4.4.0", "Error: backend protocol error, try again later",
+			return fail(b, PROTOCOL_ERROR,
 			    "unexpected 3xx reply");
 		b->in_transaction = false;
 		return relay(b);
 	case PHASE_BODY:
 		/* A reply before the dot: the backend gave up on the message. */
-		return fail(b, "4.4.0", "Error: backend protocol error, try again later",
+		return fail(b, PROTOCOL_ERROR,
 		    "reply while receiving the message");
 	case PHASE_IDLE:
-		return fail(b, "4.4.0", "Error: backend protocol error, try again later",
+		return fail(b, PROTOCOL_ERROR,
 		    "unsolicited reply");
 	case PHASE_QUIT:
 		backend_free(b);
@@ -443,12 +462,12 @@ read_cb(struct bufferevent *bev, void *arg)
 		    EVBUFFER_EOL_CRLF);
 		if (eol.pos < 0) {
 			if (evbuffer_get_length(in) > BACKEND_INPUT_MAX)
-				fail(b, "4.4.0", "Error: backend protocol error, try again later",
+				fail(b, PROTOCOL_ERROR,
 				    "reply line too long");
 			return;
 		}
 		if ((size_t)eol.pos > REPLY_LINE_MAX) {
-			fail(b, "4.4.0", "Error: backend protocol error, try again later",
+			fail(b, PROTOCOL_ERROR,
 			    "reply line too long");
 			return;
 		}
@@ -456,7 +475,7 @@ read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, eol_len);
 		enum reply_status st = reply_add_line(&b->reply, line, (size_t)eol.pos);
 		if (st == REPLY_BAD) {
-			fail(b, "4.4.0", "Error: backend protocol error, try again later",
+			fail(b, PROTOCOL_ERROR,
 			    "malformed reply");
 			return;
 		}
@@ -504,9 +523,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	const char *why = (what & BEV_EVENT_EOF) ? "connection closed" :
 	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 	if (b->phase == PHASE_CONNECTING)
-		fail(b, "4.4.1", "Error: backend not available, try again later", why);
+		fail(b, UNAVAILABLE, why);
 	else
-		fail(b, "4.4.2", "Error: backend connection lost, try again later", why);
+		fail(b, CONNECTION_LOST, why);
 }
 
 static void
@@ -524,10 +543,10 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (b->phase == PHASE_CONNECTING)
-		fail(b, "4.4.1", "Error: backend not available, try again later",
+		fail(b, UNAVAILABLE,
 		    "connect timed out");
 	else
-		fail(b, "4.4.2", "Error: backend timeout, try again later", "timed out");
+		fail(b, TIMED_OUT, "timed out");
 }
 
 /* backend_new - an unconnected backend session owned by owner */
@@ -568,14 +587,14 @@ backend_open(struct backend *b, const struct backend_client *client, backend_rep
 	reply_reset(&b->reply);
 	b->bev = bufferevent_socket_new(b->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (b->bev == NULL) {
-		fail_later(b, "4.3.0", "Error: out of resources, try again later", "out of memory");
+		fail_later(b, NO_RESOURCES, "out of memory");
 		return;
 	}
 	bufferevent_setcb(b->bev, read_cb, write_cb, event_cb, b);
 	bufferevent_setwatermark(b->bev, EV_READ, 0, BACKEND_INPUT_MAX * 4);
 	if (bufferevent_socket_connect(b->bev, (const struct sockaddr *)&b->cfg->backend.ss,
 	    (int)b->cfg->backend.len) != 0) {
-		fail_later(b, "4.4.1", "Error: backend not available, try again later",
+		fail_later(b, UNAVAILABLE,
 		    strerror(errno));
 		return;
 	}
@@ -592,7 +611,7 @@ backend_command(struct backend *b, const char *line, backend_reply_fn *cb)
 {
 	b->cb = cb;
 	if (!backend_usable(b)) {
-		fail_later(b, "4.4.2", "Error: backend connection lost, try again later",
+		fail_later(b, CONNECTION_LOST,
 		    "not connected");
 		return;
 	}
@@ -613,7 +632,7 @@ backend_send_message(struct backend *b, const char *prepend, size_t prepend_len,
 {
 	b->cb = cb;
 	if (!backend_usable(b)) {
-		fail_later(b, "4.4.2", "Error: backend connection lost, try again later",
+		fail_later(b, CONNECTION_LOST,
 		    "not connected");
 		return;
 	}
@@ -625,7 +644,7 @@ backend_send_message(struct backend *b, const char *prepend, size_t prepend_len,
 	if (prepend_len > 0) {
 		b->prepend = malloc(prepend_len);
 		if (b->prepend == NULL) {
-			fail_later(b, "4.3.0", "Error: out of resources, try again later",
+			fail_later(b, NO_RESOURCES,
 			    "out of memory");
 			return;
 		}
