@@ -341,6 +341,14 @@ bad_command(struct session *s)
 	return true;
 }
 
+/* protocol_error - a command refused for its syntax or order: counts toward the limit */
+static void
+protocol_error(struct session *s, const char *line)
+{
+	send_own(s, line);
+	bad_command(s);
+}
+
 /* ---- connect and HELO ------------------------------------------------------- */
 
 static void
@@ -564,25 +572,21 @@ cmd_mail(struct session *s, const struct smtp_command *cmd)
 	uint64_t size = 0;
 
 	if (!s->helo_seen) {
-		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
-		bad_command(s);
+		protocol_error(s, "503 5.5.1 Error: send HELO/EHLO first");
 		return;
 	}
 	if (s->in_mail) {
-		reply(s, "503 5.5.1 Error: nested MAIL command");
-		bad_command(s);
+		protocol_error(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
 	switch (smtp_path_parse(cmd->args, cmd->args_len, "FROM", true, &path)) {
 	case SMTP_PATH_OK:
 		break;
 	case SMTP_PATH_BAD_ADDRESS:
-		reply(s, "501 5.1.7 Bad sender address syntax");
-		bad_command(s);
+		protocol_error(s, "501 5.1.7 Bad sender address syntax");
 		return;
 	default:
-		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
-		bad_command(s);
+		protocol_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
 	reset_transaction(s);
@@ -677,20 +681,17 @@ cmd_rcpt(struct session *s, const struct smtp_command *cmd)
 	uint64_t unused;
 
 	if (!s->in_mail) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
-		bad_command(s);
+		protocol_error(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
 	switch (smtp_path_parse(cmd->args, cmd->args_len, "TO", false, &path)) {
 	case SMTP_PATH_OK:
 		break;
 	case SMTP_PATH_BAD_ADDRESS:
-		reply(s, "501 5.1.3 Bad recipient address syntax");
-		bad_command(s);
+		protocol_error(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	default:
-		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
-		bad_command(s);
+		protocol_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
 	snprintf(s->backend_rcpt, sizeof(s->backend_rcpt), "RCPT TO:<%s>", path.address);
@@ -743,21 +744,18 @@ static void
 cmd_data(struct session *s, const struct smtp_command *cmd)
 {
 	if (!s->in_mail) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
-		bad_command(s);
+		protocol_error(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
 	if (s->nrcpts == 0) {
 		if (s->rcpt_attempts > 0)
 			reply(s, "554 5.5.1 Error: no valid recipients");
 		else
-			reply(s, "503 5.5.1 Error: need RCPT command");
-		bad_command(s);
+			protocol_error(s, "503 5.5.1 Error: need RCPT command");
 		return;
 	}
 	if (cmd->args_len > 0) {
-		reply(s, "501 5.5.4 Syntax: DATA");
-		bad_command(s);
+		protocol_error(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
 	run_chain(s, STAGE_DATA, NULL, data_checked);
@@ -957,13 +955,11 @@ dispatch(struct session *s, const char *line, size_t len)
 	case SMTP_VERB_AUTH:
 	case SMTP_VERB_BDAT:
 	case SMTP_VERB_ETRN:
-		reply(s, "502 5.5.1 Error: command not implemented");
-		bad_command(s);
+		protocol_error(s, "502 5.5.1 Error: command not implemented");
 		break;
 	case SMTP_VERB_UNKNOWN:
 	case SMTP_VERB_COUNT:
-		reply(s, "502 5.5.2 Error: command not recognized");
-		bad_command(s);
+		protocol_error(s, "502 5.5.2 Error: command not recognized");
 		break;
 	}
 }
@@ -987,8 +983,7 @@ next_line(struct session *s, char *line, size_t *len_r)
 	if (s->discarding_line || (size_t)eol.pos + eol_len > SMTP_COMMAND_LINE_MAX) {
 		evbuffer_drain(in, (size_t)eol.pos + eol_len);
 		s->discarding_line = false;
-		reply(s, "500 5.5.2 Error: line too long");
-		bad_command(s);
+		protocol_error(s, "500 5.5.2 Error: line too long");
 		return -1;
 	}
 	evbuffer_remove(in, line, (size_t)eol.pos);
@@ -1026,8 +1021,7 @@ process_input(struct session *s)
 		if (got < 0)
 			continue;
 		if (memchr(line, '\0', len) != NULL) {
-			reply(s, "500 5.5.2 Error: NUL character in command");
-			bad_command(s);
+			protocol_error(s, "500 5.5.2 Error: NUL character in command");
 			continue;
 		}
 		dispatch(s, line, len);
