@@ -36,8 +36,15 @@ fi
 echo "### build 2: clang, AddressSanitizer + UBSan + libFuzzer"
 asan="$src/build-asan/src"
 rm -rf "$src/build-asan"; mkdir -p "$asan"
-# Tracked and new files, as they are in the work tree; not build products.
-git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$asan"
+# The sources as they are in the work tree, without build products.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$asan"
+else
+	# Not a git checkout (a tarball): copy all, then drop build 1's products
+	# so that no gcc object is reused by the clang build.
+	tar --exclude=./build-asan -cf - . | tar -xf - -C "$asan"
+	if [ -f "$asan/Makefile" ]; then (cd "$asan" && make -s distclean >/dev/null 2>&1) || true; fi
+fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if build_tree "$asan" CC=clang --enable-sanitizers --enable-fuzzers; then
