@@ -27,7 +27,7 @@ what=${1:-build}
 
 BUILD_PKGS=(build-essential autoconf automake libtool pkg-config
 	libevent-dev libpcre2-dev libgnutls28-dev libspf2-dev libopendkim-dev
-	libmilter-dev libunbound-dev liblmdb-dev python3 python3-aiosmtpd swaks)
+	libmilter-dev libunbound-dev liblmdb-dev libgmime-3.0-dev python3 python3-aiosmtpd swaks)
 TEST_PKGS=(python3-pytest clang libclang-rt-14-dev python3-dnslib git)
 BENCH_PKGS=(postfix procps)
 

@@ -88,15 +88,15 @@ filter_mode(const struct filter *f, const struct config *cfg)
 	return f->mode != NULL ? f->mode(cfg) : CHECK_ON;
 }
 
-/* merge - fold one check's result into the stage's */
+/* merge - fold one check's result into the stage's; frees its symbols */
 static void
-merge(struct chain *c, unsigned index, const struct filter_result *res)
+merge(struct chain *c, unsigned index, struct filter_result *res)
 {
 	const struct filter *f = filter_registry[index];
 	bool monitor = filter_mode(f, c->cfg) == CHECK_MONITOR;
 
-	for (size_t i = 0; i < res->nsymbols && i < FILTER_RESULT_SYMBOLS_MAX; i++) {
-		struct symbol sym = res->symbols[i];
+	for (size_t i = 0; i < res->symbols.count; i++) {
+		struct symbol sym = res->symbols.items[i];
 		if (sym.check[0] == '\0')
 			snprintf(sym.check, sizeof(sym.check), "%s", f->name);
 		sym.monitor = monitor;
@@ -104,6 +104,7 @@ merge(struct chain *c, unsigned index, const struct filter_result *res)
 			log_error("%016llx: check %s: out of memory recording %s",
 			    (unsigned long long)c->session_id, f->name, sym.name);
 	}
+	filter_result_free(res);
 	if (res->verdict == VERDICT_CONTINUE)
 		return;
 	if (monitor) {
@@ -191,6 +192,8 @@ deliver(struct worker *w, void *arg)
 		merge(c, index, &pr->result);
 		c->pending--;
 		finish_if_done(c);
+	} else {
+		filter_result_free(&pr->result);
 	}
 	free(pr);
 }
@@ -205,6 +208,8 @@ chain_complete(const struct filter_request *req, const struct filter_result *res
 		/* The check's timeout will settle the slot. */
 		log_error("%016llx: out of memory delivering a check result",
 		    (unsigned long long)req->session_id);
+		struct filter_result lost = *result;
+		filter_result_free(&lost);
 		return;
 	}
 	pr->req = *req;
@@ -259,7 +264,11 @@ chain_run(struct chain *c, enum stage stage, const struct filter_txn *txn,
 		enum filter_status st = f->hooks[stage](txn, &c->states[i], &req, &res);
 		if (st == FILTER_DONE) {
 			merge(c, i, &res);
-		} else if (st == FILTER_PENDING) {
+			continue;
+		}
+		/* Evidence is only taken from a completed check. */
+		filter_result_free(&res);
+		if (st == FILTER_PENDING) {
 			struct chain_slot *slot = &c->slots[i];
 			struct timeval tv = { limits.timeout_ms / 1000,
 			    (limits.timeout_ms % 1000) * 1000 };

@@ -17,12 +17,6 @@
 struct event;
 struct config;
 
-struct symbol_list {
-	struct symbol *items;
-	size_t count;
-	size_t cap;
-};
-
 /* done(arg, verdict, reply): reply is "" when no check supplied one */
 typedef void chain_done_fn(void *arg, enum verdict verdict, const char *reply);
 

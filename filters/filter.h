@@ -70,7 +70,8 @@ enum filter_status {
 #define SYMBOL_NAME_MAX 64
 #define SYMBOL_CHECK_MAX 24
 #define SYMBOL_DETAIL_MAX 200
-#define FILTER_RESULT_SYMBOLS_MAX 8
+/* Evidence one check may add in one stage (a rule set can hit dozens). */
+#define FILTER_RESULT_SYMBOLS_MAX 256
 #define FILTER_REPLY_MAX 512
 #define FILTERS_MAX 32
 
@@ -82,11 +83,18 @@ struct symbol {
 	bool monitor;			/* recorded in monitor mode: not counted */
 };
 
+struct symbol_list {
+	struct symbol *items;
+	size_t count;
+	size_t cap;
+};
+
+/* A check's answer.  Its symbols are heap-allocated: the result owns them
+ * until it is handed to the chain (returned DONE, or chain_complete()). */
 struct filter_result {
 	enum verdict verdict;
 	char reply[FILTER_REPLY_MAX];	/* "421 4.7.0 text"; "" = the default */
-	struct symbol symbols[FILTER_RESULT_SYMBOLS_MAX];
-	size_t nsymbols;
+	struct symbol_list symbols;
 };
 
 /* What a check may know of a transaction; valid only during the hook call. */
@@ -136,12 +144,16 @@ struct filter {
 	void (*session_end)(const struct filter_txn *txn, void *state);	/* may be NULL */
 };
 
-/* chain_complete - report a pending check's result; callable from any thread */
+/* chain_complete - report a pending check's result (taking over its
+ * symbols); callable from any thread */
 void chain_complete(const struct filter_request *req, const struct filter_result *result);
 
-/* filter_add_symbol - append evidence to a result (silently bounded) */
-void filter_add_symbol(struct filter_result *result, const char *check,
+/* filter_add_symbol - append evidence to a result (bounded; false if full) */
+bool filter_add_symbol(struct filter_result *result, const char *check,
     const char *name, double score, const char *detail);
+
+/* filter_result_free - release a result's symbols (when not handed over) */
+void filter_result_free(struct filter_result *result);
 
 /* filter_set_verdict - set a verdict with its reply line ("421 4.7.0 ...") */
 void filter_set_verdict(struct filter_result *result, enum verdict verdict,

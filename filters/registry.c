@@ -6,12 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chain.h"
 #include "filter.h"
 
 extern const struct filter filter_connlimit;
+extern const struct filter filter_lists;
+extern const struct filter filter_rules;
 
 static const struct filter *const moatd_filters[] = {
 	&filter_connlimit,
+	&filter_lists,
+	&filter_rules,
 	NULL
 };
 
@@ -42,19 +47,28 @@ filters_deinit(void)
 			filter_registry[i]->deinit();
 }
 
-/* filter_add_symbol - append evidence to a result (silently bounded) */
-void
+/* filter_add_symbol - append evidence to a result (bounded; false if full) */
+bool
 filter_add_symbol(struct filter_result *result, const char *check,
     const char *name, double score, const char *detail)
 {
-	if (result->nsymbols >= FILTER_RESULT_SYMBOLS_MAX)
-		return;
-	struct symbol *sym = &result->symbols[result->nsymbols++];
-	memset(sym, 0, sizeof(*sym));
-	snprintf(sym->name, sizeof(sym->name), "%s", name);
-	snprintf(sym->check, sizeof(sym->check), "%s", check != NULL ? check : "");
-	snprintf(sym->detail, sizeof(sym->detail), "%s", detail != NULL ? detail : "");
-	sym->score = score;
+	struct symbol sym;
+
+	if (result->symbols.count >= FILTER_RESULT_SYMBOLS_MAX)
+		return false;
+	memset(&sym, 0, sizeof(sym));
+	snprintf(sym.name, sizeof(sym.name), "%s", name);
+	snprintf(sym.check, sizeof(sym.check), "%s", check != NULL ? check : "");
+	snprintf(sym.detail, sizeof(sym.detail), "%s", detail != NULL ? detail : "");
+	sym.score = score;
+	return symbol_list_add(&result->symbols, &sym);
+}
+
+/* filter_result_free - release a result's symbols (when not handed over) */
+void
+filter_result_free(struct filter_result *result)
+{
+	symbol_list_free(&result->symbols);
 }
 
 /* filter_set_verdict - set a verdict with its reply line ("421 4.7.0 ...") */

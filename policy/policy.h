@@ -27,12 +27,18 @@ enum action {
 struct policy_decision {
 	enum action action;
 	double score;
+	double tag_score;		/* the thresholds that applied */
+	double reject_score;
 	char reply[POLICY_REPLY_MAX];	/* moat's own reply; "" for accept/tag */
 };
 
-/* policy_decide - the action for a message at end of data */
+/*
+ * policy_decide - the action for a message at end of data.  rcpt (any of
+ * the transaction's recipients: they share one policy) selects the
+ * domain_scores thresholds; NULL means the global ones.
+ */
 void policy_decide(const struct config *cfg, enum verdict verdict,
-    const char *verdict_reply, const struct symbol_list *symbols,
+    const char *verdict_reply, const struct symbol_list *symbols, const char *rcpt,
     struct policy_decision *decision_r);
 
 /* policy_tag_headers - the X-Spam-* header block for a tagged message */

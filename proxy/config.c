@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ruleset.h"
 
 enum key_type {
 	KEY_STRING,
@@ -32,6 +33,10 @@ enum key_type {
 	KEY_BARE_NEWLINE,
 	KEY_LISTEN,
 	KEY_BACKEND,
+	KEY_RULES,
+	KEY_FAILURE,
+	KEY_LIST,
+	KEY_DOMAIN_SCORES,
 	KEY_TYPE_COUNT /* must be last */
 };
 
@@ -40,7 +45,7 @@ struct key {
 	enum key_type type;
 	size_t offset;
 	size_t size;		/* KEY_STRING: buffer size */
-	uint64_t min, max;	/* KEY_UINT, KEY_SIZE, KEY_DURATION (ms) */
+	uint64_t min, max;	/* bounds (KEY_DURATION in ms); KEY_LIST: slot, kind */
 	const char *default_value;
 };
 
@@ -78,7 +83,27 @@ static const struct key keys[] = {
 	{ "backend_probe_interval", KEY_DURATION, FIELD(backend_probe_interval_ms), SECONDS(1), 24 * HOUR, "60s" },
 	{ "reject_score", KEY_SCORE, FIELD(reject_score), 0, 0, "10" },
 	{ "tag_score", KEY_SCORE, FIELD(tag_score), 0, 0, "5" },
+	{ "reject_message", KEY_STRING, FIELD(reject_message), 0, 0, "Message rejected as spam" },
+	{ "reject_show_rules", KEY_BOOL, FIELD(reject_show_rules), 0, 0, "no" },
 	{ "drain_timeout", KEY_DURATION, FIELD(drain_timeout_ms), 0, HOUR, "30s" },
+	{ "rules", KEY_RULES, FIELD(rules_text), 0, 0, NULL },
+	/* SpamAssassin's practice: bodies are scanned up to about 512 KB. */
+	{ "scan_limit", KEY_SIZE, FIELD(scan_limit), 1024, (uint64_t)64 << 20, "512K" },
+	{ "rules_mode", KEY_MODE, FIELD(rules_mode), 0, 0, "on" },
+	{ "rules_timeout", KEY_DURATION, FIELD(rules_timeout_ms), 100, HOUR, "10s" },
+	{ "rules_failure", KEY_FAILURE, FIELD(rules_failure), 0, 0, "continue" },
+	{ "pool_threads", KEY_UINT, FIELD(pool_threads), 0, 64, "0" },
+	/* min holds the list slot, max the list kind. */
+	{ "allow_clients", KEY_LIST, 0, 0, LIST_ALLOW_CLIENTS, LIST_CLIENTS, NULL },
+	{ "deny_clients", KEY_LIST, 0, 0, LIST_DENY_CLIENTS, LIST_CLIENTS, NULL },
+	{ "allow_helo", KEY_LIST, 0, 0, LIST_ALLOW_HELO, LIST_NAMES, NULL },
+	{ "deny_helo", KEY_LIST, 0, 0, LIST_DENY_HELO, LIST_NAMES, NULL },
+	{ "allow_senders", KEY_LIST, 0, 0, LIST_ALLOW_SENDERS, LIST_ADDRESSES, NULL },
+	{ "deny_senders", KEY_LIST, 0, 0, LIST_DENY_SENDERS, LIST_ADDRESSES, NULL },
+	{ "allow_recipients", KEY_LIST, 0, 0, LIST_ALLOW_RECIPIENTS, LIST_ADDRESSES, NULL },
+	{ "deny_recipients", KEY_LIST, 0, 0, LIST_DENY_RECIPIENTS, LIST_ADDRESSES, NULL },
+	{ "lists_mode", KEY_MODE, FIELD(lists_mode), 0, 0, "on" },
+	{ "domain_scores", KEY_DOMAIN_SCORES, 0, 0, 0, 0, NULL },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -92,6 +117,8 @@ static const char *const level_names[LOG_LEVEL_COUNT] = {
 static const char *const bare_newline_names[BARE_NEWLINE_COUNT] = {
 	[BARE_NEWLINE_REJECT] = "reject", [BARE_NEWLINE_NORMALIZE] = "normalize",
 };
+
+static void config_free(struct config *cfg);
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config *current;
@@ -115,7 +142,7 @@ report(struct loader *ld, const char *where, const char *fmt, ...)
 	va_end(ap);
 	ld->errors++;
 	if (ld->report != NULL)
-		ld->report(ld->ctx, msg);
+		ld->report(ld->ctx, true, msg);
 }
 
 /* config_mode_name - "off", "monitor" or "on" */
@@ -311,6 +338,46 @@ set_value(struct config *cfg, const struct key *k, const char *value,
 			return false;
 		snprintf(cfg->backend_text, sizeof(cfg->backend_text), "%s", value);
 		return true;
+	case KEY_RULES:
+		if (strlen(value) >= sizeof(cfg->rules_text)) {
+			snprintf(why, why_size, "value too long");
+			return false;
+		}
+		snprintf(cfg->rules_text, sizeof(cfg->rules_text), "%s", value);
+		cfg->rules_given = true;
+		return true;
+	case KEY_FAILURE:
+		idx = parse_name(value, (const char *const[]){ "tempfail", "continue" }, 2);
+		if (idx < 0) {
+			snprintf(why, why_size, "tempfail or continue expected, not \"%s\"", value);
+			return false;
+		}
+		*(enum failure_action *)field = idx == 0 ? FAILURE_TEMPFAIL : FAILURE_CONTINUE;
+		return true;
+	case KEY_LIST: {
+		struct list *l = NULL;
+		if (value[0] != '\0') {
+			l = list_parse((enum list_kind)k->max, value, why, why_size);
+			if (l == NULL)
+				return false;
+		}
+		list_free(&cfg->lists[k->min]);
+		cfg->lists[k->min] = l;
+		return true;
+	}
+	case KEY_DOMAIN_SCORES: {
+		size_t count = 0;
+		struct domain_scores *ds = NULL;
+		if (value[0] != '\0') {
+			ds = domain_scores_parse(value, &count, why, why_size);
+			if (ds == NULL)
+				return false;
+		}
+		free(cfg->domain_scores);
+		cfg->domain_scores = ds;
+		cfg->ndomain_scores = count;
+		return true;
+	}
 	case KEY_TYPE_COUNT:
 		break;
 	}
@@ -408,6 +475,66 @@ load_file(struct loader *ld, struct config *cfg, const char *path)
 	fclose(fp);
 }
 
+/* config_rules_default - where the shipped rules are (installed, or this source tree) */
+const char *
+config_rules_default(void)
+{
+	/* An installed moat uses its installed rules; one run from its build
+	 * tree (proxy/moatd) uses the tree's, so both work without a key. */
+	if (access(MOAT_RULESDIR, R_OK) == 0)
+		return MOAT_RULESDIR;
+	return MOAT_SRC_RULESDIR;
+}
+
+struct rules_report {
+	struct loader *ld;
+	struct config *cfg;
+};
+
+static void
+rules_report(void *ctx, bool fatal, const char *where, const char *message)
+{
+	struct rules_report *rr = ctx;
+	char line[CONFIG_LINE_MAX + 512];
+
+	if (fatal) {
+		report(rr->ld, where, "%s", message);
+		return;
+	}
+	rr->cfg->rules_warnings++;
+	snprintf(line, sizeof(line), "%s: %s", where, message);
+	if (rr->ld->report != NULL)
+		rr->ld->report(rr->ld->ctx, false, line);
+}
+
+/* load_rules - compile the rule files named by "rules" (empty: none) */
+static void
+load_rules(struct loader *ld, struct config *cfg)
+{
+	char copy[CONFIG_LINE_MAX];
+	const char *paths[64];
+	size_t npaths = 0;
+	char *save = NULL;
+	struct rules_report rr = { ld, cfg };
+	struct ruleset_stats stats;
+
+	snprintf(copy, sizeof(copy), "%s", cfg->rules_text);
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		tok = trim(tok);
+		if (*tok == '\0')
+			continue;
+		if (npaths == sizeof(paths) / sizeof(paths[0])) {
+			report(ld, "rules", "more than %zu paths", npaths);
+			return;
+		}
+		paths[npaths++] = tok;
+	}
+	if (npaths == 0)
+		return;
+	cfg->ruleset = ruleset_load(paths, npaths, rules_report, &rr, &stats);
+}
+
 /* finish - defaults that depend on other keys, and cross-key checks */
 static void
 finish(struct loader *ld, struct config *cfg, const char *where)
@@ -429,6 +556,10 @@ finish(struct loader *ld, struct config *cfg, const char *where)
 		    cfg->tag_score, cfg->reject_score);
 	if (cfg->decision_log[0] == '\0')
 		report(ld, where, "decision_log: empty (use \"stderr\" or a path)");
+	if (!cfg->rules_given)
+		snprintf(cfg->rules_text, sizeof(cfg->rules_text), "%s", config_rules_default());
+	if (ld->errors == 0)
+		load_rules(ld, cfg);
 }
 
 /* config_load - defaults, then the file, then the -o overrides */
@@ -445,7 +576,8 @@ config_load(const char *path, char *const *overrides, size_t noverrides,
 		return NULL;
 	}
 	for (size_t i = 0; i < NKEYS; i++)
-		if (!set_value(cfg, &keys[i], keys[i].default_value, why, sizeof(why)))
+		if (keys[i].default_value != NULL &&
+		    !set_value(cfg, &keys[i], keys[i].default_value, why, sizeof(why)))
 			report(&ld, "default", "%s: %s", keys[i].name, why);
 	if (path != NULL)
 		load_file(&ld, cfg, path);
@@ -457,7 +589,7 @@ config_load(const char *path, char *const *overrides, size_t noverrides,
 	}
 	finish(&ld, cfg, path != NULL ? path : "config");
 	if (ld.errors > 0) {
-		free(cfg);
+		config_free(cfg);
 		return NULL;
 	}
 	atomic_init(&cfg->refs, 1);
@@ -465,6 +597,17 @@ config_load(const char *path, char *const *overrides, size_t noverrides,
 	cfg->generation = ++generation_counter;
 	pthread_mutex_unlock(&current_lock);
 	return cfg;
+}
+
+/* config_free - a configuration and everything it owns */
+static void
+config_free(struct config *cfg)
+{
+	ruleset_unref(&cfg->ruleset);
+	for (int i = 0; i < LIST_SLOT_COUNT; i++)
+		list_free(&cfg->lists[i]);
+	free(cfg->domain_scores);
+	free(cfg);
 }
 
 /* config_ref - share a configuration */
@@ -482,7 +625,7 @@ config_unref(struct config **cfg)
 	if (*cfg == NULL)
 		return;
 	if (atomic_fetch_sub(&(*cfg)->refs, 1) == 1)
-		free(*cfg);
+		config_free(*cfg);
 	*cfg = NULL;
 }
 

@@ -16,12 +16,26 @@
 #include <stdint.h>
 
 #include "filter.h"
+#include "lists.h"
 #include "log.h"
 #include "netaddr.h"
 
 #define CONFIG_LISTEN_MAX 16
 #define CONFIG_NAME_MAX 256
 #define CONFIG_LINE_MAX 4096
+
+/* The allow and deny lists, by what they match. */
+enum list_slot {
+	LIST_ALLOW_CLIENTS,
+	LIST_DENY_CLIENTS,
+	LIST_ALLOW_HELO,
+	LIST_DENY_HELO,
+	LIST_ALLOW_SENDERS,
+	LIST_DENY_SENDERS,
+	LIST_ALLOW_RECIPIENTS,
+	LIST_DENY_RECIPIENTS,
+	LIST_SLOT_COUNT /* must be last */
+};
 
 enum bare_newline {
 	BARE_NEWLINE_REJECT,
@@ -67,12 +81,33 @@ struct config {
 
 	double reject_score;
 	double tag_score;
+	char reject_message[CONFIG_NAME_MAX];
+	bool reject_show_rules;
+
+	char rules_text[CONFIG_LINE_MAX];	/* comma-separated files and directories */
+	bool rules_given;
+	uint64_t scan_limit;
+	enum check_mode rules_mode;
+	unsigned rules_timeout_ms;
+	enum failure_action rules_failure;
+	unsigned pool_threads;
+	struct ruleset *ruleset;		/* NULL: no rules */
+	unsigned rules_warnings;
+
+	struct list *lists[LIST_SLOT_COUNT];	/* NULL: empty */
+	enum check_mode lists_mode;
+	struct domain_scores *domain_scores;
+	size_t ndomain_scores;
 
 	unsigned drain_timeout_ms;
 };
 
-/* One error in "where: message" form (where = "file:line" or "-o key"). */
-typedef void config_report_fn(void *ctx, const char *message);
+/*
+ * One problem in "where: message" form (where = "file:line" or "-o key").
+ * fatal problems make config_load() fail; the others (rule lines moat does
+ * not support) are for the operator to see.
+ */
+typedef void config_report_fn(void *ctx, bool fatal, const char *message);
 
 /*
  * config_load - read path (NULL: defaults only), then apply the -o
@@ -90,6 +125,9 @@ struct config *config_current(void);
 
 /* config_swap - make cfg current (takes over the caller's reference) */
 void config_swap(struct config *cfg);
+
+/* config_rules_default - where the shipped rules are (installed, or this source tree) */
+const char *config_rules_default(void);
 
 /* config_mode_name - "off", "monitor" or "on" */
 const char *config_mode_name(enum check_mode mode);

@@ -24,11 +24,16 @@
 #include "decision.h"
 #include "filter.h"
 #include "log.h"
+#include "message.h"
 #include "netaddr.h"
+#include "pool.h"
+#include "ruleset.h"
 #include "worker.h"
 
 #define WORKERS_MAX 64
 #define OVERRIDES_MAX 256
+/* Jobs waiting for a pool thread; beyond it checks fail into their failure action. */
+#define POOL_QUEUE_MAX 4096
 
 struct options {
 	const char *config_path;
@@ -48,16 +53,42 @@ usage(FILE *fp)
 	    "  -V             print the version\n");
 }
 
+/* report_stderr - "moatd -n" and start-up: errors always, warnings with -n */
 static void
-report_stderr(void *ctx, const char *message)
+report_stderr(void *ctx, bool fatal, const char *message)
 {
-	fprintf(stderr, "%s\n", message);
+	const bool *check_only = ctx;
+
+	if (fatal)
+		fprintf(stderr, "%s\n", message);
+	else if (*check_only)
+		fprintf(stderr, "warning: %s\n", message);
+	else
+		log_debug("rules: %s", message);
 }
 
 static void
-report_log(void *ctx, const char *message)
+report_log(void *ctx, bool fatal, const char *message)
 {
-	log_error("reload: %s", message);
+	if (fatal)
+		log_error("reload: %s", message);
+	else
+		log_debug("reload: rules: %s", message);
+}
+
+/* log_rules - one line on what the rule set holds */
+static void
+log_rules(const struct config *cfg)
+{
+	if (cfg->ruleset == NULL) {
+		log_info("rules: none (rules is empty)");
+		return;
+	}
+	const struct ruleset_stats *st = ruleset_get_stats(cfg->ruleset);
+	log_info("rules: %u rules from %u files (%u header, %u body, %u rawbody, %u uri, "
+	    "%u full, %u meta); %u unsupported lines skipped%s", st->rules, st->files,
+	    st->header, st->body, st->rawbody, st->uri, st->full, st->meta, st->unsupported,
+	    st->unsupported > 0 ? " (moatd -n lists them)" : "");
 }
 
 static bool
@@ -184,6 +215,7 @@ reload(const struct options *opt)
 		log_error("reload: decision_log: %s (records go on to the old file)", error);
 	config_unref(&old);
 	config_swap(cfg);
+	log_rules(cfg);
 	log_info("reloaded configuration: generation %llu", (unsigned long long)cfg->generation);
 }
 
@@ -201,11 +233,17 @@ main(int argc, char **argv)
 	if (!parse_options(argc, argv, &opt))
 		return 1;
 	log_open("moatd", false, LOG_LEVEL_INFO);
+	message_view_init();
 	cfg = config_load(opt.config_path, opt.overrides, opt.noverrides,
-	    report_stderr, NULL);
+	    report_stderr, &opt.check_only);
 	if (cfg == NULL)
 		return 1;
 	if (opt.check_only) {
+		if (cfg->ruleset != NULL) {
+			const struct ruleset_stats *st = ruleset_get_stats(cfg->ruleset);
+			fprintf(stderr, "moatd: %u rules loaded, %u unsupported lines skipped\n",
+			    st->rules, st->unsupported);
+		}
 		fprintf(stderr, "moatd: configuration ok\n");
 		config_unref(&cfg);
 		return 0;
@@ -228,6 +266,10 @@ main(int argc, char **argv)
 	if (filters_init(cfg, &why) != 0) {
 		log_error("filters: %s", why);
 		return 1;
+	}
+	if (!pool_start(cfg->pool_threads, POOL_QUEUE_MAX)) {
+		log_error("cannot start the check thread pool");
+		return 2;
 	}
 	probe_backend(cfg, true);
 	config_swap(config_ref(cfg));
@@ -257,6 +299,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	log_rules(cfg);
 	log_info("listening on %s, backend %s, %u workers, configuration generation %llu",
 	    cfg->listen_text, cfg->backend_text, nworkers,
 	    (unsigned long long)cfg->generation);
@@ -283,10 +326,15 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_drain(workers[i]);
 	for (unsigned i = 0; i < nworkers; i++)
+		worker_wait(workers[i]);
+	/* Jobs still running post to the (stopped) workers; join frees those. */
+	pool_stop();
+	for (unsigned i = 0; i < nworkers; i++)
 		worker_join(&workers[i]);
 	filters_deinit();
 	config_swap(NULL);
 	config_unref(&cfg);
+	message_view_deinit();
 	log_info("stopped");
 	return 0;
 }

@@ -76,7 +76,8 @@ struct session {
 	unsigned transactions;
 
 	/* The transaction. */
-	bool in_mail;
+	bool in_mail;			/* MAIL accepted (by checks and backend) */
+	bool mail_given;		/* MAIL being checked or accepted */
 	struct timespec mail_at;
 	char mail_from[SMTP_PATH_MAX + 1];
 	char backend_mail[SMTP_COMMAND_LINE_MAX + 1];
@@ -262,7 +263,7 @@ make_txn(struct session *s, struct filter_txn *txn, const char *rcpt)
 	txn->client_addr = (const struct sockaddr *)&s->client_ss;
 	txn->client_ip = s->client_ip;
 	txn->helo = s->helo_seen ? s->helo : NULL;
-	txn->mail_from = s->in_mail ? s->mail_from : NULL;
+	txn->mail_from = s->mail_given ? s->mail_from : NULL;
 	txn->rcpt = rcpt;
 	txn->rcpts = (const char *const *)s->rcpts;
 	txn->nrcpts = s->nrcpts;
@@ -592,6 +593,7 @@ cmd_mail(struct session *s, const struct smtp_command *cmd)
 	reset_transaction(s);
 	clock_gettime(CLOCK_MONOTONIC, &s->mail_at);
 	memcpy(s->mail_from, path.address, sizeof(s->mail_from));
+	s->mail_given = true;
 	snprintf(s->backend_mail, sizeof(s->backend_mail), "MAIL FROM:<%s>", path.address);
 	if (!check_params(s, &path, true, &size, s->backend_mail, sizeof(s->backend_mail))) {
 		s->smtputf8 = false;
@@ -795,10 +797,11 @@ static void
 message_checked(void *arg, enum verdict verdict, const char *vreply)
 {
 	struct session *s = arg;
-	char headers[2048];
+	char headers[16384];
 	size_t hlen = 0;
 
-	policy_decide(s->cfg, verdict, vreply, &s->symbols, &s->decision);
+	policy_decide(s->cfg, verdict, vreply, &s->symbols,
+	    s->nrcpts > 0 ? s->rcpts[0] : NULL, &s->decision);
 	if (s->decision.action == ACTION_REJECT || s->decision.action == ACTION_TEMPFAIL) {
 		const char *sent = send_own(s, s->decision.reply);
 		record(s, STAGE_EOD, s->decision.action, sent, NULL, NULL,
@@ -1045,6 +1048,7 @@ static void
 reset_transaction(struct session *s)
 {
 	s->in_mail = false;
+	s->mail_given = false;
 	s->smtputf8 = false;
 	s->mail_from[0] = '\0';
 	for (size_t i = 0; i < s->nrcpts; i++)

@@ -247,6 +247,16 @@ worker_drain(struct worker *w)
 	worker_post(w, drain_in_thread, NULL);
 }
 
+/* worker_wait - wait for the worker's thread to end (the worker stays) */
+void
+worker_wait(struct worker *w)
+{
+	if (w->thread_started) {
+		pthread_join(w->thread, NULL);
+		w->thread_started = false;
+	}
+}
+
 /* worker_join - wait for the thread to end, then free the worker */
 void
 worker_join(struct worker **wp)
@@ -255,8 +265,7 @@ worker_join(struct worker **wp)
 
 	if (w == NULL)
 		return;
-	if (w->thread_started)
-		pthread_join(w->thread, NULL);
+	worker_wait(w);
 	for (size_t i = 0; i < w->nlisten; i++) {
 		if (w->listen_events[i] != NULL)
 			event_free(w->listen_events[i]);
@@ -267,10 +276,13 @@ worker_join(struct worker **wp)
 		event_free(w->wake_event);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
+	/* Late calls (results of jobs that outlived their session) still own
+	 * what they carry: run them, now that no loop thread is left. */
 	while (w->queue_head != NULL) {
-		struct posted_call *next = w->queue_head->next;
-		free(w->queue_head);
-		w->queue_head = next;
+		struct posted_call *call = w->queue_head;
+		w->queue_head = call->next;
+		call->fn(w, call->arg);
+		free(call);
 	}
 	for (size_t b = 0; b < CHAIN_MAP_BUCKETS; b++) {
 		while (w->chains[b] != NULL) {

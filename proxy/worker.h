@@ -35,7 +35,10 @@ void worker_post(struct worker *w, worker_call_fn *fn, void *arg);
 /* worker_drain - stop accepting, ask sessions to finish; any thread */
 void worker_drain(struct worker *w);
 
-/* worker_join - wait for the thread to end, then free the worker */
+/* worker_wait - wait for the worker's thread to end (the worker stays) */
+void worker_wait(struct worker *w);
+
+/* worker_join - wait for the thread to end, run late posted calls, free */
 void worker_join(struct worker **w);
 
 /* worker_run - run the loop in the calling thread (tests) until drained */

@@ -313,8 +313,8 @@ main(void)
 		{ "error_applies_failure_action", test_error_applies_failure_action },
 		{ "session_gone", test_session_gone },
 	};
-	char *o[] = { "log_level=error" };
-	cfg = config_load(NULL, o, 1, NULL, NULL);
+	char *o[] = { "log_level=error", "rules=" };
+	cfg = config_load(NULL, o, 2, NULL, NULL);
 	log_set_level(LOG_LEVEL_ERROR);
 	filter_registry = test_filters;
 	w = worker_create(0, NULL, 0);
