@@ -676,12 +676,17 @@ unreadable:
 		report(ld, true, where, "cannot read: %s", why);
 }
 
+/* rules_file - moat's *.rules, and SpamAssassin's *.cf so that a
+ * directory like /usr/share/spamassassin can be named as it is */
 static int
 rules_file(const struct dirent *de)
 {
 	size_t n = strlen(de->d_name);
 
-	return de->d_name[0] != '.' && n > 6 && strcmp(de->d_name + n - 6, ".rules") == 0;
+	if (de->d_name[0] == '.')
+		return 0;
+	return (n > 6 && strcmp(de->d_name + n - 6, ".rules") == 0) ||
+	    (n > 3 && strcmp(de->d_name + n - 3, ".cf") == 0);
 }
 
 static int
@@ -690,7 +695,7 @@ by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-/* load_path - a file, or a directory's *.rules files in name order */
+/* load_path - a file, or a directory's *.rules and *.cf files in name order */
 static void
 load_path(struct loader *ld, const char *path, const char *from)
 {

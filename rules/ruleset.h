@@ -61,7 +61,7 @@ struct rule_result {
 };
 
 /*
- * ruleset_load - read rule files (a directory means its *.rules files, in
+ * ruleset_load - read rule files (a directory means its *.rules and *.cf files, in
  * name order; "include" lines are followed relative to the including
  * file).  Returns NULL if any fatal problem was reported.
  */

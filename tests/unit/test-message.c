@@ -418,6 +418,22 @@ test_uri_limit(void)
 		CHECK_STR(message_view_uri(mv, 1), "http://y.example/");
 		message_view_free(&mv);
 	}
+	/* ... and never inside a character, in text or in an attribute */
+	for (int html = 0; html < 2; html++) {
+		g_string_assign(msg, html ? "Content-Type: text/html\n\n<a href='http://x.example/" :
+		    "Subject: cut\n\nhttp://x.example/");
+		for (int i = 0; i < 4078; i++)
+			g_string_append_c(msg, 'a');
+		g_string_append(msg, html ? "\xe2\x82\xac'>x</a>\n" : "\xc3\xa9" "b\n");
+		mv = parse(msg->str, msg->len, false, 0);
+		CHECK(mv != NULL);
+		if (mv != NULL) {
+			check_view(mv, 0);
+			CHECK_INT(message_view_uri_count(mv), 1);
+			CHECK_INT(strlen(message_view_uri(mv, 0)), 4095);
+			message_view_free(&mv);
+		}
+	}
 	g_string_free(msg, TRUE);
 }
 
@@ -698,8 +714,8 @@ test_mime_tricky_corpus(void)
 	struct stat st;
 
 	if (dir == NULL || stat(dir, &st) != 0) {
-		printf("skip mime_tricky_corpus: ../shared/testdata absent\n");
 		g_free(dir);
+		test_skip("../shared/testdata absent");
 		return;
 	}
 	int n = replay_dir(dir);

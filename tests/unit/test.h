@@ -18,6 +18,10 @@ struct test_case {
 
 extern int test_failures;	/* failed checks in the running test */
 
+/* test_skip - the running test cannot run here (say why); it is counted
+ * as skipped, not passed.  Return from the test right after calling it. */
+void test_skip(const char *why);
+
 #define CHECK(expr) do { \
 	if (!(expr)) { \
 		printf("  check failed: %s:%d: %s\n", __FILE__, __LINE__, #expr); \
