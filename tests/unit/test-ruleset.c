@@ -449,6 +449,18 @@ test_meta_errors(void)
 	strcpy(deep + 300, "A");
 	e = meta_parse(deep, 0, err, sizeof(err));
 	CHECK(e == NULL);
+	/* so is the evaluation stack: operands pending at every level */
+	char wide[1024];
+	size_t w = 0;
+	for (int i = 0; i < 45; i++)
+		w += (size_t)sprintf(wide + w, "A||A&&A==A<A+A*(");
+	w += (size_t)sprintf(wide + w, "A");
+	memset(wide + w, ')', 45);
+	wide[w + 45] = '\0';
+	e = meta_parse(wide, 0, err, sizeof(err));
+	CHECK(e == NULL);
+	CHECK(strstr(err, "expression too complex") != NULL);
+	meta_free(&e);
 	/* a long flat chain is fine: it needs no depth */
 	char *chain = malloc(30000);
 	size_t o = 0;
@@ -772,7 +784,8 @@ test_directory(void)
 	const char *files[][2] = {
 		{ "20-second.rules", "body SECOND /x/\nscore FIRST 4\n" },
 		{ "10-first.rules", "body FIRST /x/\nscore FIRST 2\n" },
-		{ "30-ignored.cf", "body IGNORED /x/\n" },
+		{ "30-third.cf", "body THIRD /x/\n" },	/* SpamAssassin's name */
+		{ "40-ignored.txt", "body IGNORED /x/\n" },
 		{ ".hidden.rules", "body HIDDEN /x/\n" },
 	};
 	struct reports rep = { .strip = tmpdir };
@@ -787,16 +800,16 @@ test_directory(void)
 	}
 	rs = ruleset_load(paths, 1, collect, &rep, &st);
 	CHECK(rs != NULL);
-	CHECK_INT(st.files, 2);
-	CHECK_INT(st.rules, 2);
+	CHECK_INT(st.files, 3);
+	CHECK_INT(st.rules, 3);
 	CHECK_STR(rep.text, "");
 	if (rs != NULL) {
 		struct message_view *mv = parse("Subject: x\r\n\r\nx\r\n");
 		struct rule_result res;
 		CHECK(ruleset_eval(rs, mv, NULL, &res));
-		CHECK_INT(res.nhits, 2);
+		CHECK_INT(res.nhits, 3);
 		/* the later file's score line wins */
-		if (res.nhits == 2) {
+		if (res.nhits == 3) {
 			CHECK_STR(res.hits[0].name, "FIRST");
 			CHECK(res.hits[0].score == 4);
 		}
@@ -807,7 +820,7 @@ test_directory(void)
 	const char *two[2] = { dir, write_file("extra.rules", "score SECOND 7\n") };
 	struct ruleset *rs2 = ruleset_load(two, 2, collect, &rep, &st);
 	CHECK(rs2 != NULL);
-	CHECK_INT(st.files, 3);
+	CHECK_INT(st.files, 4);
 	ruleset_unref(&rs2);
 	ruleset_unref(&rs);
 	for (size_t i = 0; i < TEST_COUNT(files); i++) {
@@ -842,6 +855,21 @@ test_load_errors(void)
 	CHECK(rs == NULL);
 	CHECK_STR(rep.text, "fatal: nul.rules:2: NUL byte in the line\n");
 	CHECK_INT(st.body, 0);
+
+	/* if blocks nest up to 64 deep */
+	char *deep = malloc(65 * 20 * 2 + 64);
+	size_t o = 0;
+	for (int i = 0; i < 65; i++)
+		o += (size_t)sprintf(deep + o, "if version > 3\n");
+	o += (size_t)sprintf(deep + o, "body X /x/\n");
+	for (int i = 0; i < 65; i++)
+		o += (size_t)sprintf(deep + o, "endif\n");
+	memset(&rep, 0, sizeof(rep));
+	rep.strip = tmpdir;
+	rs = load_text(deep, &rep);
+	CHECK(rs == NULL);
+	CHECK_STR(rep.text, "fatal: test.rules:65: if: blocks nested deeper than 64\n");
+	free(deep);
 
 	/* no report function: the counts still tell */
 	rs = ruleset_load(&path, 1, NULL, NULL, &st);
@@ -960,7 +988,7 @@ test_spamassassin_stock(void)
 
 	if (!dir_exists("/usr/share/spamassassin") ||
 	    glob("/usr/share/spamassassin/*.cf", 0, NULL, &g) != 0) {
-		printf("skip spamassassin_stock: /usr/share/spamassassin absent\n");
+		test_skip("/usr/share/spamassassin absent");
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
