@@ -99,7 +99,8 @@ LISTEN=127.0.0.1:$PROXY_PORT
 BACKEND=127.0.0.1:$SINK_PORT
 if [ -z "$PROXY_CMD" ]; then
 	PROXY_CMD="$(printf '%q' "$MOATD") -c /dev/null -o listen={listen} -o backend={backend}"
-	PROXY_CMD+=" -o decision_log=/dev/null -o max_connections_per_ip=0"
+	# No rules unless asked (--moat-opt rules=...): the baseline is the bare proxy.
+	PROXY_CMD+=" -o decision_log=/dev/null -o max_connections_per_ip=0 -o rules="
 	# moatd's max_connections defaults to 10000: make room for a big idle test.
 	if [ $((IDLE + SESSIONS + 100)) -gt 10000 ]; then
 		PROXY_CMD+=" -o max_connections=$((IDLE + SESSIONS + 100))"
