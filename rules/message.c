@@ -24,12 +24,15 @@
 /*
  * GMime allocates an object per header field and per MIME part (about
  * 0.5 and 1.3 KB): 512 KB of "--b" lines would cost 100 MB and a second.
- * Lines shaped like a header field or a boundary are counted, and GMime
- * sees the message only up to the line that exceeds this budget.
+ * Lines shaped like a header field or a boundary are counted (re-parsed
+ * messages included), and GMime sees text only up to the line that
+ * exceeds this budget.
  */
 #define STRUCTURE_LINES_MAX 10000
 /* GMime stops nesting at 1024 levels itself; this is only a backstop. */
 #define DEPTH_MAX 4096
+/* Encoded message/rfc822 parts decoded and parsed again, per message. */
+#define REPARSE_MAX 4
 
 struct buf {
 	char *p;
@@ -61,6 +64,8 @@ struct build {
 	struct norm body;
 	size_t part_cap;	/* bytes of one part's text looked at */
 	size_t nraw;		/* parts added to rawbody */
+	size_t structure_left;	/* of STRUCTURE_LINES_MAX */
+	unsigned reparsed;	/* of REPARSE_MAX */
 	GHashTable *seen;	/* the URIs in mv->uris */
 	bool oom;
 };
@@ -259,7 +264,7 @@ add_converted(struct buf *out, const char *s, size_t n, const char *charset)
 		return;
 	}
 	char *in = (char *)s;
-	size_t inleft = n;
+	size_t inleft = n, start = out->len;
 	while (inleft > 0 && !out->oom) {
 		if (!buf_reserve(out, inleft * 3 + 16))
 			break;
@@ -289,6 +294,14 @@ add_converted(struct buf *out, const char *s, size_t n, const char *charset)
 		out->p[out->len] = '\0';
 	}
 	g_mime_iconv_close(cd);
+	/* glibc's iconv can write invalid UTF-8 ("$UTF-8" input past U+10FFFF, UCS-4). */
+	if (!out->oom && !g_utf8_validate_len(out->p + start, out->len - start, NULL)) {
+		size_t len = out->len - start;
+		char *tmp = g_memdup2(out->p + start, len);
+		out->len = start;
+		add_utf8(out, tmp, len);
+		g_free(tmp);
+	}
 }
 
 /* clean_text - CRLF to LF and NUL to space, in place */
@@ -479,7 +492,7 @@ scan_uris(struct build *b, const char *s, size_t n)
 		while (j < n && uri_char((unsigned char)s[j]) &&
 		    !((unsigned char)s[j] == 0xC2 && j + 1 < n && (unsigned char)s[j + 1] == 0xA0))
 			j++;
-		size_t m = uri_trim(s + i, j - i > URI_LEN_MAX ? URI_LEN_MAX : j - i);
+		size_t m = uri_trim(s + i, j - i > URI_LEN_MAX ? utf8_cut(s + i, URI_LEN_MAX) : j - i);
 		if (m > plen && (!www || www_ok(s + i, m)))
 			add_uri(b, www ? "http://" : "", s + i, m);
 		i = j - 1;
@@ -541,7 +554,8 @@ decode_attr(struct buf *out, const char *s, size_t n)
 			i++;
 		}
 	}
-	size_t a = 0, z = out->len;
+	/* Bytes are copied one by one: do not end inside a character. */
+	size_t a = 0, z = out->p != NULL ? utf8_cut(out->p, out->len) : 0;
 	while (a < z && out->p[a] == ' ')
 		a++;
 	while (z > a && out->p[z - 1] == ' ')
@@ -794,6 +808,43 @@ read_part(struct build *b, GMimePart *part, struct buf *out)
 		out->len += g_mime_encoding_flush(&state, chunk, 0, out->p + out->len);
 }
 
+/* structure_cut - where GMime's input must end to keep within the structure budget */
+static size_t
+structure_cut(const char *s, size_t n, size_t *left)
+{
+	for (size_t i = 0; i < n; ) {
+		const char *nl = memchr(s + i, '\n', n - i);
+		size_t end = nl != NULL ? (size_t)(nl - s) + 1 : n, j = i;
+		while (j < end && s[j] > ' ' && s[j] < 0x7F && s[j] != ':')
+			j++;
+		while (j < end && (s[j] == ' ' || s[j] == '\t'))
+			j++;
+		bool structural = (end - i >= 2 && s[i] == '-' && s[i + 1] == '-') ||
+		    (j < end && s[j] == ':');
+		if (structural && (*left)-- == 0) {
+			*left = 0;
+			return i;
+		}
+		i = end;
+	}
+	return n;
+}
+
+/* gmime_parse - GMime's reading of s[0, n) as a message; NULL if it found no header */
+static GMimeMessage *
+gmime_parse(const char *s, size_t n)
+{
+	GMimeStream *st = g_mime_stream_mem_new_with_buffer(s, n);
+	GMimeParser *parser = g_mime_parser_new_with_stream(st);
+	GMimeMessage *msg;
+
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	msg = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(st);
+	return msg;
+}
+
 /* walk - every leaf in order, into message/rfc822 parts too */
 static void
 walk(struct build *b, GMimeObject *o, unsigned depth)
@@ -833,10 +884,24 @@ walk(struct build *b, GMimeObject *o, unsigned depth)
 		return;
 	struct buf raw = { .limit = SIZE_MAX };
 	read_part(b, GMIME_PART(o), &raw);
-	add_text(b, raw.p != NULL ? raw.p : "", raw.len,
-	    g_mime_object_get_content_type_parameter(o, "charset"), text,
-	    ct != NULL && g_mime_content_type_is_type(ct, "text", "html"),
-	    ct == NULL || !g_mime_content_type_is_type(ct, "text", "calendar"));
+	GMimeMessage *inner = NULL;
+	if (msg && raw.p != NULL && b->reparsed < REPARSE_MAX &&
+	    g_mime_content_type_is_type(ct, "message", "rfc822")) {
+		/* GMime leaves an encoded message whole; SpamAssassin decodes and parses it. */
+		b->reparsed++;
+		for (char *p = raw.p; (p = memchr(p, '\0', raw.len - (size_t)(p - raw.p))) != NULL; )
+			*p = ' ';
+		inner = gmime_parse(raw.p, structure_cut(raw.p, raw.len, &b->structure_left));
+	}
+	if (inner != NULL) {
+		walk(b, g_mime_message_get_mime_part(inner), depth + 1);
+		g_object_unref(inner);
+	} else {
+		add_text(b, raw.p != NULL ? raw.p : "", raw.len,
+		    g_mime_object_get_content_type_parameter(o, "charset"), text,
+		    ct != NULL && g_mime_content_type_is_type(ct, "text", "html"),
+		    ct == NULL || !g_mime_content_type_is_type(ct, "text", "calendar"));
+	}
 	b->oom |= raw.oom;
 	free(raw.p);
 }
@@ -926,42 +991,14 @@ add_headers(struct build *b, GMimeMessage *msg, size_t *subject_r)
 	}
 }
 
-/* structure_cut - where GMime's input must end to keep within STRUCTURE_LINES_MAX */
-static size_t
-structure_cut(const char *s, size_t n)
-{
-	size_t count = 0;
-
-	for (size_t i = 0; i < n; ) {
-		const char *nl = memchr(s + i, '\n', n - i);
-		size_t end = nl != NULL ? (size_t)(nl - s) + 1 : n, j = i;
-		while (j < end && s[j] > ' ' && s[j] < 0x7F && s[j] != ':')
-			j++;
-		while (j < end && (s[j] == ' ' || s[j] == '\t'))
-			j++;
-		bool structural = (end - i >= 2 && s[i] == '-' && s[i + 1] == '-') ||
-		    (j < end && s[j] == ':');
-		if (structural && ++count > STRUCTURE_LINES_MAX)
-			return i;
-		i = end;
-	}
-	return n;
-}
-
-/* parse - GMime's reading of s[0, n) turned into the view's texts */
+/* parse - s[0, n) turned into the view's texts */
 static void
 parse(struct build *b, const char *s, size_t n)
 {
 	struct message_view *mv = b->mv;
 	size_t subject = SIZE_MAX;
-	GMimeStream *st = g_mime_stream_mem_new_with_buffer(s, n);
-	GMimeParser *parser = g_mime_parser_new_with_stream(st);
-	GMimeMessage *msg;
+	GMimeMessage *msg = gmime_parse(s, n);
 
-	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-	msg = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(st);
 	if (msg != NULL)
 		add_headers(b, msg, &subject);
 	/* SpamAssassin's body starts with the (last) Subject's line. */
@@ -1034,8 +1071,9 @@ message_view_parse(const char *data, size_t len, size_t scan_limit, const char *
 	b.mv = mv;
 	b.body.out = &mv->body;
 	b.part_cap = scan_limit;
+	b.structure_left = STRUCTURE_LINES_MAX;
 	b.seen = g_hash_table_new(g_str_hash, g_str_equal);
-	parse(&b, mv->full.p, structure_cut(mv->full.p, len));
+	parse(&b, mv->full.p, structure_cut(mv->full.p, len, &b.structure_left));
 	g_hash_table_destroy(b.seen);
 	if (b.oom || mv->body.oom || mv->rawbody.oom || mv->strings.oom || !done(mv))
 		goto oom;

@@ -1,7 +1,9 @@
 /*
  * rule_eval.c - what rules match and the matching: compiles a rule's
- * /regex/flags and parses a header rule's field and modifiers (at load),
- * then runs a loaded set over one message view (per message).
+ * /regex/flags (noting its required literals, prefilter.h) and parses a
+ * header rule's field and modifiers (at load), then runs a loaded set over
+ * one message view (per message), a text rule's regex only if the
+ * prefilter found one of its literals in that text.
  *
  * Evaluation is thread-safe: the set is read-only, and the PCRE2 match
  * context, JIT stack and match data belong to the calling thread (created
@@ -16,6 +18,7 @@
 #include <strings.h>
 
 #include "message.h"
+#include "prefilter.h"
 #include "ruleset_private.h"
 
 /* ---- at load: regexes ---- */
@@ -61,11 +64,15 @@ is_alpha(char c)
 /* rule_regex_compile - the delimiters SpamAssassin's compile_regexp() takes:
  * /re/, m or qr with {} () <> [] or any other non-word character */
 pcre2_code *
-rule_regex_compile(char *text, uint32_t options, char *err, size_t errlen)
+rule_regex_compile(char *text, uint32_t options, char **literal_r, char *err, size_t errlen)
 {
 	char open = '/', close = '/';
 	char *pat = text + 1, *end = text + strlen(text);
 	size_t len;
+	pcre2_code *re;
+
+	if (literal_r != NULL)
+		*literal_r = NULL;
 
 	if (text[0] == 'm' || (text[0] == 'q' && text[1] == 'r')) {
 		pat = text + (text[0] == 'm' ? 1 : 2);
@@ -116,7 +123,17 @@ rule_regex_compile(char *text, uint32_t options, char *err, size_t errlen)
 			}
 		}
 	}
-	return compile(pat, len, options, err, errlen);
+	if (literal_r != NULL) {
+		char lit[2048];
+		/* out of memory: no literal, so the rule just always runs */
+		*literal_r = prefilter_literal(pat, len, options, lit, sizeof(lit)) > 0 ?
+		    strdup(lit) : NULL;
+	}
+	if ((re = compile(pat, len, options, err, errlen)) == NULL && literal_r != NULL) {
+		free(*literal_r);
+		*literal_r = NULL;
+	}
+	return re;
 nodelim:
 	snprintf(err, errlen, "missing regex delimiters (/.../flags or m{...}flags)");
 	return NULL;
@@ -365,6 +382,10 @@ struct eval {
 	struct rule_result *res;
 	struct hval *vals;
 	unsigned char *hits;
+	/* seen[r]: rule r's literal occurs in its text; unfiltered[t]: every
+	 * rule of type t runs (prefilter.h: no scan, or one that gave up) */
+	unsigned char *seen;
+	bool unfiltered[RULE_TYPE_COUNT];
 	bool oom;
 };
 
@@ -651,6 +672,49 @@ match(struct eval *ev, const struct rule *r, const char *s, size_t len)
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
 }
 
+/* prefilter - which rules with a literal can match: one pass over each
+ * text (every URI, for uri rules) instead of one regex per rule */
+static void
+prefilter(struct eval *ev)
+{
+	const struct ruleset *rs = ev->rs;
+	const char *s;
+	size_t len;
+
+	for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
+		const struct prefilter *pf = rs->prefilter[t];
+		if (pf == NULL || rs->prefilter_off) {
+			ev->unfiltered[t] = true;
+			continue;
+		}
+		switch (t) {
+		case RULE_BODY:
+			s = message_view_body(ev->mv, &len);
+			ev->unfiltered[t] = !prefilter_scan(pf, s, len, ev->seen);
+			break;
+		case RULE_RAWBODY:
+			s = message_view_rawbody(ev->mv, &len);
+			ev->unfiltered[t] = !prefilter_scan(pf, s, len, ev->seen);
+			break;
+		case RULE_FULL:
+			s = message_view_full(ev->mv, &len);
+			ev->unfiltered[t] = !prefilter_scan(pf, s, len, ev->seen);
+			break;
+		case RULE_URI:
+			/* seen in some URI: the rule runs over them all, as before */
+			for (size_t i = 0; i < message_view_uri_count(ev->mv) && !ev->unfiltered[t];
+			    i++) {
+				s = message_view_uri(ev->mv, i);
+				ev->unfiltered[t] = !prefilter_scan(pf, s, strlen(s), ev->seen);
+			}
+			break;
+		default:
+			ev->unfiltered[t] = true;
+			break;
+		}
+	}
+}
+
 /* eval_rule - whether one non-meta rule hits */
 static bool
 eval_rule(struct eval *ev, const struct rule *r)
@@ -659,6 +723,9 @@ eval_rule(struct eval *ev, const struct rule *r)
 	size_t len = 0;
 	int m = 0;
 
+	/* its literal is nowhere in the text: the regex cannot match */
+	if (r->literal != NULL && !ev->unfiltered[r->type] && !ev->seen[r - ev->rs->rules])
+		return false;
 	switch (r->type) {
 	case RULE_HEADER: {
 		struct hval *hv = header_value(ev, r->key);
@@ -715,7 +782,7 @@ bool
 ruleset_eval(const struct ruleset *rs, const struct message_view *mv,
     const struct rule_envelope *env, struct rule_result *res)
 {
-	struct eval ev = { rs, mv, env, NULL, res, NULL, NULL, false };
+	struct eval ev = { .rs = rs, .mv = mv, .env = env, .res = res };
 	size_t nhits = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -723,8 +790,10 @@ ruleset_eval(const struct ruleset *rs, const struct message_view *mv,
 		return false;
 	ev.vals = calloc(rs->nkeys + 1, sizeof(*ev.vals));
 	ev.hits = calloc(rs->nrules + 1, 1);
-	if (ev.vals == NULL || ev.hits == NULL)
+	ev.seen = calloc(rs->nrules + 1, 1);
+	if (ev.vals == NULL || ev.hits == NULL || ev.seen == NULL)
 		goto fail;
+	prefilter(&ev);
 	/* rs->order: the matching rules, then the metas, each after the
 	 * metas it uses */
 	for (size_t i = 0; i < rs->nrules; i++) {
@@ -746,12 +815,14 @@ ruleset_eval(const struct ruleset *rs, const struct message_view *mv,
 		free(ev.vals[k].b.s);
 	free(ev.vals);
 	free(ev.hits);
+	free(ev.seen);
 	return true;
 fail:
 	for (size_t k = 0; ev.vals != NULL && k < rs->nkeys; k++)
 		free(ev.vals[k].b.s);
 	free(ev.vals);
 	free(ev.hits);
+	free(ev.seen);
 	rule_result_free(res);
 	return false;
 }

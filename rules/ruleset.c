@@ -5,7 +5,7 @@
  * does, follows if/ifplugin/else/endif blocks, parses each directive,
  * compiles every regex once (PCRE2, JIT), then links: scores, flags and
  * descriptions onto rules, meta operands onto rules, metas into dependency
- * order.  Owns the set and all it holds; reports every problem, as
+ * order, text rules' literals into one prefilter automaton per type.  Owns the set and all it holds; reports every problem, as
  * "file:line" and a message, through the caller's function.
  */
 #include <sys/stat.h>
@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "prefilter.h"
 #include "ruleset_private.h"
 
 #define INCLUDE_DEPTH_MAX 10
@@ -165,6 +166,7 @@ rule_free(struct rule *r)
 	free(r->description);
 	free(r->where);
 	free(r->if_unset);
+	free(r->literal);
 	pcre2_code_free(r->re);
 	meta_free(&r->meta);
 }
@@ -322,7 +324,8 @@ parse_rule(struct loader *ld, struct file_ctx *fc, const char *key, enum rule_ty
 	if (st == PARSE_OK && type == RULE_META)
 		st = (r.meta = meta_parse(rest, 0, err, sizeof(err))) != NULL ? PARSE_OK : PARSE_ERROR;
 	else if (st == PARSE_OK && !hs.exists)
-		st = (r.re = rule_regex_compile(hs.pattern, options, err, sizeof(err))) != NULL ?
+		st = (r.re = rule_regex_compile(hs.pattern, options,
+		    type == RULE_HEADER ? NULL : &r.literal, err, sizeof(err))) != NULL ?
 		    PARSE_OK : PARSE_ERROR;
 	if (st != PARSE_OK) {
 		report(ld, true, fc->where, "%s: %s", what, err);
@@ -766,6 +769,27 @@ report_meta(void *ctx, bool fatal, const struct rule *r, const char *message)
 	report(ctx, fatal, r->where, "meta %s: %s", r->name, message);
 }
 
+/* build_prefilters - one automaton per text type over its rules'
+ * literals; false when out of memory */
+static bool
+build_prefilters(struct ruleset *rs)
+{
+	for (size_t i = 0; i < rs->nrules; i++) {
+		struct rule *r = &rs->rules[i];
+		struct prefilter **pf = &rs->prefilter[r->type];
+		if (r->literal == NULL)
+			continue;
+		if (*pf == NULL && (*pf = prefilter_new()) == NULL)
+			return false;
+		if (!prefilter_add(*pf, r->literal, i))
+			return false;
+	}
+	for (size_t t = 0; t < RULE_TYPE_COUNT; t++)
+		if (rs->prefilter[t] != NULL && !prefilter_build(rs->prefilter[t]))
+			return false;
+	return true;
+}
+
 /* link_rules - the live definitions become the rule set, metas bound and sorted */
 static struct ruleset *
 link_rules(struct loader *ld)
@@ -799,7 +823,7 @@ link_rules(struct loader *ld)
 		(*per_type[rs->rules[i].type])++;
 	}
 	if (meta_link(rs->rules, rs->nrules, rs->order + n, find_rule, report_meta, ld) ==
-	    SIZE_MAX || ld->oom)
+	    SIZE_MAX || ld->oom || !build_prefilters(rs))
 		report(ld, true, "rules", "out of memory");
 	return rs;
 }
@@ -813,6 +837,8 @@ ruleset_free(struct ruleset *rs)
 		rule_free(&rs->rules[i]);
 	for (size_t i = 0; i < rs->nkeys; i++)
 		free(rs->keys[i].field);
+	for (size_t t = 0; t < RULE_TYPE_COUNT; t++)
+		prefilter_free(&rs->prefilter[t]);
 	free(rs->rules);
 	free(rs->order);
 	free(rs->keys);

@@ -79,6 +79,9 @@ struct rule {
 	double score;
 	bool reported;		/* a scored rule, not a __ sub-rule */
 	pcre2_code *re;		/* every type but meta */
+	/* body, rawbody, full and uri rules: a string every match contains
+	 * (lower case; prefilter.h), NULL if none is known: then it always runs */
+	char *literal;
 	/* header rules */
 	size_t key;		/* index into ruleset->keys */
 	bool exists;		/* exists:Field */
@@ -96,6 +99,10 @@ struct ruleset {
 	struct header_key *keys;
 	size_t nkeys;
 	struct ruleset_stats stats;
+	/* per rule type: the automaton of its rules' literals, NULL if none */
+	struct prefilter *prefilter[RULE_TYPE_COUNT];
+	/* tests only: run every rule, as if no rule had a literal */
+	bool prefilter_off;
 };
 
 /* meta.c: expressions of meta rules and of "if" conditions. */
@@ -176,8 +183,11 @@ struct header_spec {
 /* rule_header_parse - "Field[:mod] =~ /re/ [if-unset: X]" or "exists:Field" */
 enum parse_status rule_header_parse(char *text, struct header_spec *hs_r, char *err,
     size_t errlen);
-/* rule_regex_compile - "/re/flags", "m{re}flags"..., compiled with the JIT */
-pcre2_code *rule_regex_compile(char *text, uint32_t options, char *err, size_t errlen);
+/* rule_regex_compile - "/re/flags", "m{re}flags"..., compiled with the JIT;
+ * if literal_r is not NULL, it gets the pattern's required literal
+ * (malloc'ed) or NULL */
+pcre2_code *rule_regex_compile(char *text, uint32_t options, char **literal_r, char *err,
+    size_t errlen);
 /* rule_eval_thread_cleanup - release this thread's matching state now */
 void rule_eval_thread_cleanup(void);
 

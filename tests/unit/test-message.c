@@ -215,6 +215,10 @@ static const struct body_case body_cases[] = {
 	    "c\nabc \xc3\xa9 ", "abc \xc3\xa9\n" },
 	{ "no charset 8bit", MSG("Subject: c\n\nr\xc3\xa9sum\xc3\xa9 and caf\xe9\n"),
 	    "c\nr\xc3\xa9sum\xc3\xa9 and caf\xc3\xa9 ", "r\xc3\xa9sum\xc3\xa9 and caf\xc3\xa9\n" },
+	{ "odd utf-8 name", MSG("Subject: c\nContent-Type: text/plain; charset=$UTF-8\n\nx\xf6\xbc\x90\x91y\n"),
+	    "c\nx\xc3\xb6\xc2\xbc\xc2\x90\xe2\x80\x98y ", "x\xc3\xb6\xc2\xbc\xc2\x90\xe2\x80\x98y\n" },
+	{ "utf-16 with nul", MSG("Subject: c\nContent-Type: text/plain; charset=utf-16le\n"
+	    "Content-Transfer-Encoding: base64\n\nYQAAAGIA\n"), "c\na b", "a b" },
 	{ "korean", MSG("Subject: c\nContent-Type: text/plain; charset=ks_c_5601-1987\n\n\xc7\xd1\n"),
 	    "c\n\xed\x95\x9c ", "\xed\x95\x9c\n" },
 	{ "nul in body", MSG("Subject: n\n\na\0b\n"), "n\na b ", "a b\n" },
@@ -234,6 +238,11 @@ static const struct body_case body_cases[] = {
 	    "attached\n--outer--\n"),
 	    "N\nplain one\nhtml one\ninner text attached",
 	    "plain one\n<div>html one</div>\ninner text\nattached" },
+	{ "encoded rfc822", MSG("Subject: outer\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nvisible\n"
+	    "--b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+	    "U3ViamVjdDogaW5uZXIKCmhpZGRlbiBzcGFtIHRleHQgaHR0cDovL2hpZGRlbi5leGFtcGxlLwo=\n--b--\n"),
+	    "outer\nvisible\nhidden spam text http://hidden.example/ ",
+	    "visible\nhidden spam text http://hidden.example/\n" },
 	{ "no boundary", MSG("Subject: nb\nContent-Type: multipart/mixed\n\nlost text\n--b\n\nmore\n"),
 	    "nb\nlost text --b\nmore ", "lost text\n--b\n\nmore\n" },
 	{ "broken boundary", MSG("Subject: bb\nContent-Type: multipart/mixed; boundary=good\n\n--good\n\n"
@@ -361,6 +370,9 @@ static const struct uri_case uri_cases[] = {
 	    "--b--\n"), { "http://one.example/", "http://two.example/", "http://three.example/" } },
 	{ "qp-encoded", MSG("Subject: u\nContent-Transfer-Encoding: quoted-printable\n\n"
 	    "http://long.example/a=\nb?c=3Dd\n"), { "http://long.example/ab?c=d" } },
+	{ "encoded rfc822", MSG("Subject: u\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+	    "U3ViamVjdDogaW5uZXIKCmhpZGRlbiBzcGFtIHRleHQgaHR0cDovL2hpZGRlbi5leGFtcGxlLwo=\n"),
+	    { "http://hidden.example/" } },
 	{ "not from non-text parts", MSG("Subject: u\nContent-Type: multipart/mixed; boundary=b\n\n"
 	    "--b\nContent-Type: application/octet-stream\n\nhttp://hidden.example/\n--b--\n"), { NULL } },
 };
@@ -554,6 +566,34 @@ test_structure_budget(void)
 	g_string_free(msg, TRUE);
 }
 
+/* Encoded messages are parsed again, but only so many times per message. */
+static void
+test_reparse_limit(void)
+{
+	char *m = g_strdup("Subject: level6\n\ndeepest\n");
+	size_t len;
+
+	for (int i = 5; i >= 0; i--) {
+		gchar *b64 = g_base64_encode((const guchar *)m, strlen(m));
+		char *next = g_strdup_printf("Subject: level%d\nContent-Type: message/rfc822\n"
+		    "Content-Transfer-Encoding: base64\n\n%s\n", i, b64);
+		g_free(b64);
+		g_free(m);
+		m = next;
+	}
+	struct message_view *mv = parse(m, strlen(m), false, 0);
+	CHECK(mv != NULL);
+	if (mv != NULL) {
+		check_view(mv, 0);
+		CHECK_STR(message_view_body(mv, &len), "level0\n");
+		const char *raw = message_view_rawbody(mv, &len);
+		CHECK(strncmp(raw, "Subject: level5\nContent-Type: message/rfc822\n", 45) == 0);
+		CHECK(strstr(raw, "deepest") == NULL);
+		message_view_free(&mv);
+	}
+	g_free(m);
+}
+
 static void
 test_errors_and_free(void)
 {
@@ -737,6 +777,7 @@ main(void)
 		{ "scan_limit", test_scan_limit },
 		{ "huge_message", test_huge_message },
 		{ "structure_budget", test_structure_budget },
+		{ "reparse_limit", test_reparse_limit },
 		{ "errors_and_free", test_errors_and_free },
 		{ "threads", test_threads },
 		{ "mime_tricky_corpus", test_mime_tricky_corpus },

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "message.h"
+#include "prefilter.h"
 #include "ruleset.h"
 #include "ruleset_private.h"
 #include "test.h"
@@ -1021,6 +1022,193 @@ test_spamassassin_stock(void)
 	globfree(&g);
 }
 
+/* ---- the literal prefilter ---- */
+
+static const struct {
+	const char *pattern;
+	unsigned flags;		/* 1: PCRE2_EXTENDED */
+	const char *literals;	/* "" for none; "\n" between alternatives */
+} literal_cases[] = {
+	{ "foobar", 0, "foobar" },
+	{ "ab", 0, "" },				/* too short */
+	{ "foo|bar", 0, "foo\nbar" },			/* one per alternative */
+	{ "foo|ba", 0, "" },				/* one alternative has none */
+	{ "(?:cheap|free) viagra", 0, " viagra" },	/* the longer one */
+	{ "(?:hello|world)", 0, "hello\nworld" },
+	{ "(?:hello|wo)", 0, "" },
+	{ "(?i:hello|world) there", 0, " there" },
+	{ "(a|b)cdef", 0, "cdef" },
+	{ "\\bbuy\\s+now\\b", 0, "buy" },
+	{ "colou?r", 0, "colo" },			/* ? drops the char */
+	{ "x+yz{0,3}abc", 0, "abc" },
+	{ "abc{2}def", 0, "abc" },			/* {2} keeps it, ends the run */
+	{ "ab+cdef", 0, "cdef" },
+	{ "a{,3}bcd", 0, "bcd" },
+	{ "ab{foo}cde", 0, "foo" },			/* not a quantifier */
+	{ "www\\.example\\.com", 0, "www.example.com" },
+	{ "\\$\\@\\-\\/abc", 0, "$@-/abc" },
+	{ "(?i)Free Money", 0, "free money" },
+	{ "[abc]def[gh]", 0, "def" },
+	{ "[]abc]xyz", 0, "xyz" },
+	{ "[[:alpha:]]+hello", 0, "hello" },
+	{ "a.b.cdef", 0, "cdef" },
+	{ "^abc$", 0, "abc" },
+	{ "foo(?=barbaz)", 0, "foo" },			/* lookarounds are skipped */
+	{ "(?!foobar)xyz", 0, "xyz" },
+	{ "(?<=abcd)xyz", 0, "xyz" },
+	{ "(?:abcd)?xyz", 0, "xyz" },			/* an optional group */
+	{ "(?:abcd)+x", 0, "abcd" },
+	{ "(?<name>abcd)x", 0, "abcd" },
+	{ "\\x41BCD", 0, "bcd" },
+	{ "\\x{41}BCDE", 0, "bcde" },
+	{ "\\d{3}-\\d{4} call", 0, " call" },
+	{ "\\p{L}+abcd", 0, "abcd" },
+	{ "\\cAabc", 0, "abc" },
+	{ "(abc)\\1defg", 0, "defg" },
+	{ "caf\xc3\xa9s", 0, "caf" },			/* ASCII only */
+	{ "\\Qabc\\E", 0, "" },				/* not read: give up */
+	{ "aab\\E{0,2}c", 0, "" },			/* the {0,2} is b's */
+	{ "(?#comment)abc", 0, "" },
+	{ "(?x) foo bar", 0, "" },
+	{ "foo bar", 1, "" },
+	{ "foo(*ACCEPT)bar", 0, "" },
+	{ "a(?:b|c)d", 0, "" },
+};
+
+static void
+test_prefilter_literals(void)
+{
+	for (size_t i = 0; i < sizeof(literal_cases) / sizeof(literal_cases[0]); i++) {
+		char out[256];
+		const char *pat = literal_cases[i].pattern;
+		uint32_t opts = literal_cases[i].flags ? PCRE2_EXTENDED : 0;
+		size_t n = prefilter_literal(pat, strlen(pat), opts, out, sizeof(out));
+		if (strcmp(out, literal_cases[i].literals) != 0 || n != strlen(out))
+			printf("  pattern /%s/\n", pat);
+		CHECK_STR(out, literal_cases[i].literals);
+		CHECK_INT(n, strlen(out));
+	}
+}
+
+static void
+test_prefilter_eval(void)
+{
+	static const char rules[] =
+	    "body LIT_HIT /cheap viagra/\n"
+	    "body LIT_MISS /expensive/\n"
+	    "body ALT /nothere|viagra/\n"
+	    "body CASE /CHEAP VIAGRA/i\n"
+	    "body NOLIT /b.y/\n"
+	    "uri URI_LIT /bit\\.ly/\n"
+	    "uri URI_MISS /example\\.invalid/\n"
+	    "rawbody RAW /Regards/\n"
+	    "rawbody RAW_MISS /Sincerely/\n"
+	    "full FULL /X-Mailer: Bulk/\n";
+	static const char kelvin_msg[] = MSG_HEAD
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "\r\n"
+	    "It is 300 \xe2\x84\xaa" "elvin, stra\xc5\xbf\xc5\xbf" "e.\r\n";
+
+	CHECK_STR(hits_of(rules, plain_msg, &default_env, NULL),
+	    "LIT_HIT ALT CASE NOLIT URI_LIT RAW FULL");
+	/* PCRE2's caseless UTF matching folds the Kelvin sign to k and the
+	 * long s to s: the ASCII literals are not in the text, the hits are */
+	CHECK_STR(hits_of("body KELVIN /kelvin/i\nbody STRASSE /strasse/i\n"
+	    "body NOT_KELVIN /kelvin/\n", kelvin_msg, &default_env, NULL), "KELVIN STRASSE");
+}
+
+/* prefilter_equivalence_msg - the same hits with and without the prefilter */
+static void
+prefilter_equivalence_msg(struct ruleset *rs, const char *name, const char *data, size_t len,
+    size_t *hits_r)
+{
+	const char *err = NULL;
+	struct message_view *mv = message_view_parse(data, len, MESSAGE_SCAN_LIMIT_DEFAULT, &err);
+	struct rule_result on, off;
+	bool same;
+
+	CHECK(mv != NULL);
+	if (mv == NULL)
+		return;
+	rs->prefilter_off = true;
+	CHECK(ruleset_eval(rs, mv, &default_env, &off));
+	rs->prefilter_off = false;
+	CHECK(ruleset_eval(rs, mv, &default_env, &on));
+	same = on.nhits == off.nhits && on.limit_errors == off.limit_errors;
+	for (size_t i = 0; same && i < on.nhits; i++)
+		same = strcmp(on.hits[i].name, off.hits[i].name) == 0;
+	if (!same) {
+		printf("  %s: %zu hits with the prefilter, %zu without:", name, on.nhits, off.nhits);
+		for (size_t i = 0; i < on.nhits; i++)
+			printf(" +%s", on.hits[i].name);
+		for (size_t i = 0; i < off.nhits; i++)
+			printf(" -%s", off.hits[i].name);
+		printf("\n");
+	}
+	CHECK(same);
+	*hits_r += off.nhits;
+	rule_result_free(&on);
+	rule_result_free(&off);
+	message_view_free(&mv);
+}
+
+/*
+ * test_prefilter_stock - the stock rules hit the same with the prefilter
+ * on and off, on this file's messages and on every *.eml of $MOAT_CORPUS
+ * (default /tmp/corpus, as contrib/bench/make-corpus.py writes it)
+ */
+static void
+test_prefilter_stock(void)
+{
+	glob_t g, mg;
+	struct reports rep = { .strip = "/usr/share/spamassassin" };
+	struct ruleset *rs;
+	const char *corpus = getenv("MOAT_CORPUS");
+	char pattern[PATH_MAX];
+	size_t hits = 0, nmsg = 0, lit[RULE_TYPE_COUNT] = { 0 }, all[RULE_TYPE_COUNT] = { 0 };
+
+	if (!dir_exists("/usr/share/spamassassin") ||
+	    glob("/usr/share/spamassassin/*.cf", 0, NULL, &g) != 0) {
+		test_skip("/usr/share/spamassassin absent");
+		return;
+	}
+	rs = ruleset_load((const char *const *)g.gl_pathv, g.gl_pathc, collect, &rep, NULL);
+	globfree(&g);
+	CHECK(rs != NULL);
+	if (rs == NULL)
+		return;
+	for (size_t i = 0; i < rs->nrules; i++) {
+		all[rs->rules[i].type]++;
+		lit[rs->rules[i].type] += rs->rules[i].literal != NULL;
+	}
+	printf("  literals: body %zu/%zu, rawbody %zu/%zu, full %zu/%zu, uri %zu/%zu\n",
+	    lit[RULE_BODY], all[RULE_BODY], lit[RULE_RAWBODY], all[RULE_RAWBODY], lit[RULE_FULL],
+	    all[RULE_FULL], lit[RULE_URI], all[RULE_URI]);
+	CHECK(lit[RULE_BODY] > 0);
+	prefilter_equivalence_msg(rs, "plain_msg", plain_msg, strlen(plain_msg), &hits);
+	nmsg++;
+	snprintf(pattern, sizeof(pattern), "%s/*.eml", corpus != NULL ? corpus : "/tmp/corpus");
+	if (glob(pattern, 0, NULL, &mg) == 0) {
+		for (size_t i = 0; i < mg.gl_pathc; i++) {
+			FILE *f = fopen(mg.gl_pathv[i], "rb");
+			char *data = NULL;
+			long len = -1;
+			if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
+			    fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)len + 1)) != NULL &&
+			    fread(data, 1, (size_t)len, f) == (size_t)len) {
+				prefilter_equivalence_msg(rs, mg.gl_pathv[i], data, (size_t)len, &hits);
+				nmsg++;
+			}
+			free(data);
+			if (f != NULL)
+				fclose(f);
+		}
+		globfree(&mg);
+	}
+	printf("  %zu messages, %zu hits, the same with and without the prefilter\n", nmsg, hits);
+	ruleset_unref(&rs);
+}
+
 static const struct test_case cases[] = {
 	{ "golden", test_golden },
 	{ "meta_eval", test_meta_eval },
@@ -1037,6 +1225,9 @@ static const struct test_case cases[] = {
 	{ "load_errors", test_load_errors },
 	{ "threads", test_threads },
 	{ "spamassassin_stock", test_spamassassin_stock },
+	{ "prefilter_literals", test_prefilter_literals },
+	{ "prefilter_eval", test_prefilter_eval },
+	{ "prefilter_stock", test_prefilter_stock },
 };
 
 int
