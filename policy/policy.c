@@ -1,6 +1,7 @@
 /*
  * policy.c - turns the evidence of a transaction into an action (see policy.h).
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,6 +79,10 @@ policy_decide(const struct config *cfg, enum verdict verdict,
 		if (d->score >= d->reject_score) {
 			d->action = ACTION_REJECT;
 			reply = "";
+		} else if (!isnan(cfg->tempfail_score) && d->score >= cfg->tempfail_score) {
+			/* Doubtful mail: a legitimate sender retries, much spamware does not. */
+			d->action = ACTION_TEMPFAIL;
+			reply = TEMPFAIL_REPLY;
 		} else if (d->score >= d->tag_score) {
 			d->action = ACTION_TAG;
 		} else {

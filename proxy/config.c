@@ -27,6 +27,7 @@ enum key_type {
 	KEY_DURATION,
 	KEY_BOOL,
 	KEY_SCORE,
+	KEY_OPTIONAL_SCORE,
 	KEY_MODE,
 	KEY_LOG,
 	KEY_LOG_LEVEL,
@@ -83,6 +84,7 @@ static const struct key keys[] = {
 	{ "backend_probe_interval", KEY_DURATION, FIELD(backend_probe_interval_ms), SECONDS(1), 24 * HOUR, "60s" },
 	{ "reject_score", KEY_SCORE, FIELD(reject_score), 0, 0, "10" },
 	{ "tag_score", KEY_SCORE, FIELD(tag_score), 0, 0, "5" },
+	{ "tempfail_score", KEY_OPTIONAL_SCORE, FIELD(tempfail_score), 0, 0, "off" },
 	{ "reject_message", KEY_STRING, FIELD(reject_message), 0, 0, "Message rejected as spam" },
 	{ "reject_show_rules", KEY_BOOL, FIELD(reject_show_rules), 0, 0, "no" },
 	{ "drain_timeout", KEY_DURATION, FIELD(drain_timeout_ms), 0, HOUR, "30s" },
@@ -281,6 +283,12 @@ set_value(struct config *cfg, const struct key *k, const char *value,
 		}
 		*(bool *)field = idx == 1;
 		return true;
+	case KEY_OPTIONAL_SCORE:
+		if (value[0] == '\0' || strcasecmp(value, "off") == 0) {
+			*(double *)field = NAN;
+			return true;
+		}
+		/* FALLTHROUGH */
 	case KEY_SCORE: {
 		char *end;
 		errno = 0;
@@ -554,6 +562,9 @@ finish(struct loader *ld, struct config *cfg, const char *where)
 	if (cfg->tag_score > cfg->reject_score)
 		report(ld, where, "tag_score (%g) is above reject_score (%g)",
 		    cfg->tag_score, cfg->reject_score);
+	if (!isnan(cfg->tempfail_score) && cfg->tempfail_score > cfg->reject_score)
+		report(ld, where, "tempfail_score (%g) is above reject_score (%g)",
+		    cfg->tempfail_score, cfg->reject_score);
 	if (cfg->decision_log[0] == '\0')
 		report(ld, where, "decision_log: empty (use \"stderr\" or a path)");
 	if (!cfg->rules_given)

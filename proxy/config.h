@@ -81,6 +81,7 @@ struct config {
 
 	double reject_score;
 	double tag_score;
+	double tempfail_score;			/* NAN: off */
 	char reject_message[CONFIG_NAME_MAX];
 	bool reject_show_rules;
 

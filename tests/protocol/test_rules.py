@@ -284,3 +284,14 @@ def test_moatd_n_checks_rules(tmp_path):
     assert r.returncode == 1
     assert f"{bad}:2:".encode() in r.stderr
     assert f"{bad}:1:".encode() in r.stderr, "the unsupported eval: line is reported"
+
+
+def test_tempfail_score_defers(backend, moatd, rules_file):
+    """tempfail_score: a doubtful message (6, between 5.5 and 10) gets 451 and is not delivered."""
+    m = moatd(backend, rules=str(rules_file), tempfail_score="5.5")
+    r = send(m, make_message(b"x\r\n", subject="spammy"))
+    assert r.code == 451 and r.enhanced == "4.7.1", r
+    rec = m.wait_decisions(1)[0]
+    assert rec["action"] == "tempfail" and rec["score"] == 6
+    time.sleep(0.2)
+    assert backend.delivered_count == 0

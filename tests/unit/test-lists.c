@@ -4,6 +4,7 @@
  * thresholds, and the policy decisions built on them.
  */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,16 @@ test_policy(void)
 	CHECK_STR(d.reply, "451 4.7.1 Try again later");
 	policy_decide(cfg, VERDICT_REJECT, "554 5.7.1 no", &l, NULL, &d);
 	CHECK_STR(d.reply, "554 5.7.1 no");
+
+	/* tempfail_score: between tag and reject, a 451 instead of a tag. */
+	char *t[] = { "rules=", "tempfail_score=5.5" };
+	struct config *tcfg = config_load(NULL, t, 2, NULL, NULL);
+	CHECK(tcfg != NULL && !isnan(tcfg->tempfail_score));
+	policy_decide(tcfg, VERDICT_CONTINUE, "", &l, NULL, &d);
+	CHECK_INT(d.action, ACTION_TEMPFAIL);	/* 6 >= 5.5 */
+	CHECK_STR(d.reply, "451 4.7.1 Try again later");
+	config_unref(&tcfg);
+	CHECK(isnan(cfg->tempfail_score));	/* off by default */
 
 	char hdr[4096];
 	policy_decide(cfg, VERDICT_CONTINUE, "", &l, NULL, &d);
