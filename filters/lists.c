@@ -50,10 +50,18 @@ allowed(struct filter_result *res, const char *symbol, const char *detail)
 	filter_set_verdict(res, VERDICT_ACCEPT, "");
 }
 
+/* denied - refuse; what names the refused item in the reply ("Sender address") */
 static void
-denied(struct filter_result *res, const char *symbol, const char *detail, const char *reply)
+denied(struct filter_result *res, const char *symbol, const char *value, const char *what)
 {
-	filter_add_symbol(res, "lists", symbol, 0, detail);
+	char reply[FILTER_REPLY_MAX];
+
+	if (what != NULL)
+		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: %s rejected: Access denied",
+		    value, what);
+	else
+		snprintf(reply, sizeof(reply), "554 5.7.1 Access denied");
+	filter_add_symbol(res, "lists", symbol, 0, value);
 	filter_set_verdict(res, VERDICT_REJECT, reply);
 }
 
@@ -67,7 +75,7 @@ lists_connect(const struct filter_txn *txn, void **state, const struct filter_re
 	if (st == NULL)
 		return FILTER_ERROR;
 	if (list_match_ip(lists[LIST_DENY_CLIENTS], txn->client_addr))
-		denied(res, "DENYLIST_CLIENT", txn->client_ip, "554 5.7.1 Access denied");
+		denied(res, "DENYLIST_CLIENT", txn->client_ip, NULL);
 	else if (list_match_ip(lists[LIST_ALLOW_CLIENTS], txn->client_addr)) {
 		st->session_allowed = true;
 		allowed(res, "ALLOWLIST_CLIENT", txn->client_ip);
@@ -81,15 +89,12 @@ lists_helo(const struct filter_txn *txn, void **state, const struct filter_reque
 {
 	struct lists_state *st = state_of(state);
 	struct list *const *lists = txn->cfg->lists;
-	char reply[FILTER_REPLY_MAX];
 
 	if (st == NULL)
 		return FILTER_ERROR;
-	if (list_match_name(lists[LIST_DENY_HELO], txn->helo)) {
-		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Helo command rejected: Access denied",
-		    txn->helo);
-		denied(res, "DENYLIST_HELO", txn->helo, reply);
-	} else if (list_match_name(lists[LIST_ALLOW_HELO], txn->helo)) {
+	if (list_match_name(lists[LIST_DENY_HELO], txn->helo))
+		denied(res, "DENYLIST_HELO", txn->helo, "Helo command");
+	else if (list_match_name(lists[LIST_ALLOW_HELO], txn->helo)) {
 		st->session_allowed = true;
 		allowed(res, "ALLOWLIST_HELO", txn->helo);
 	}
@@ -102,17 +107,14 @@ lists_mail(const struct filter_txn *txn, void **state, const struct filter_reque
 {
 	struct lists_state *st = state_of(state);
 	struct list *const *lists = txn->cfg->lists;
-	char reply[FILTER_REPLY_MAX];
 
 	if (st == NULL)
 		return FILTER_ERROR;
 	st->txn_allowed = false;
 	st->txn_class = NO_CLASS;
-	if (list_match_address(lists[LIST_DENY_SENDERS], txn->mail_from)) {
-		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Sender address rejected: Access denied",
-		    txn->mail_from);
-		denied(res, "DENYLIST_SENDER", txn->mail_from, reply);
-	} else if (list_match_address(lists[LIST_ALLOW_SENDERS], txn->mail_from)) {
+	if (list_match_address(lists[LIST_DENY_SENDERS], txn->mail_from))
+		denied(res, "DENYLIST_SENDER", txn->mail_from, "Sender address");
+	else if (list_match_address(lists[LIST_ALLOW_SENDERS], txn->mail_from)) {
 		st->txn_allowed = true;
 		allowed(res, "ALLOWLIST_SENDER", txn->mail_from);
 	}
@@ -125,14 +127,11 @@ lists_rcpt(const struct filter_txn *txn, void **state, const struct filter_reque
 {
 	struct lists_state *st = state_of(state);
 	const struct config *cfg = txn->cfg;
-	char reply[FILTER_REPLY_MAX];
 
 	if (st == NULL)
 		return FILTER_ERROR;
 	if (list_match_address(cfg->lists[LIST_DENY_RECIPIENTS], txn->rcpt)) {
-		snprintf(reply, sizeof(reply),
-		    "554 5.7.1 <%s>: Recipient address rejected: Access denied", txn->rcpt);
-		denied(res, "DENYLIST_RECIPIENT", txn->rcpt, reply);
+		denied(res, "DENYLIST_RECIPIENT", txn->rcpt, "Recipient address");
 		return FILTER_DONE;
 	}
 	bool rcpt_allowed = list_match_address(cfg->lists[LIST_ALLOW_RECIPIENTS], txn->rcpt);
