@@ -8,6 +8,7 @@
  * timeout re-probes the backend.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +35,9 @@
 #define OVERRIDES_MAX 256
 /* Jobs waiting for a pool thread; beyond it checks fail into their failure action. */
 #define POOL_QUEUE_MAX 4096
+/* Heap, not mmap, below 1 MB; return memory to the kernel only above 16 MB free. */
+#define MALLOC_MMAP_THRESHOLD (1024 * 1024)
+#define MALLOC_TRIM_THRESHOLD (16 * 1024 * 1024)
 
 struct options {
 	const char *config_path;
@@ -128,6 +132,19 @@ parse_options(int argc, char **argv, struct options *opt)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * tune_malloc - keep freed memory for the next message: parsing a 50 KB
+ * message allocates and frees a few hundred KB, and glibc's default of
+ * giving it back to the kernel each time (trim, mmap) doubled the parse
+ * cost in page faults (bench-rules: 578 -> 745 msg/s with the shipped rules).
+ */
+static void
+tune_malloc(void)
+{
+	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
+	mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
 }
 
 /* raise_fd_limit - 5,000 idle clients need more than the usual 1,024 fds */
@@ -232,6 +249,7 @@ main(int argc, char **argv)
 
 	if (!parse_options(argc, argv, &opt))
 		return 1;
+	tune_malloc();
 	log_open("moatd", false, LOG_LEVEL_INFO);
 	message_view_init();
 	cfg = config_load(opt.config_path, opt.overrides, opt.noverrides,

@@ -9,6 +9,7 @@
  * the rule count, messages/second in all and per thread, and the mean
  * number of hits per message.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,9 @@ main(int argc, char **argv)
 	}
 	if (optind + 2 > argc || threads == 0 || threads > 64)
 		return 2;
+	/* The same allocator settings as moatd (see tune_malloc in proxy/moatd.c). */
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 	message_view_init();
 	struct ruleset_stats stats;
 	const char *path = argv[optind];
