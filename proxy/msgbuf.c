@@ -6,6 +6,7 @@
  * Writes to the spill file go through a 64 KiB buffer: the framer hands
  * over one line at a time and a write(2) per line would dominate.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -205,13 +206,35 @@ stuff_span(const char *p, size_t n, bool *at_line_start, struct evbuffer *out)
 	}
 }
 
+/* next_stop - skip a span starting here; how many bytes may go before the next one */
+static uint64_t
+next_stop(const struct msgbuf *mb, struct msgbuf_cursor *cur)
+{
+	for (size_t i = 0; i < mb->nskip; i++) {
+		if (cur->offset >= mb->skip[i].end)
+			continue;
+		if (cur->offset >= mb->skip[i].start) {
+			/* Spans are whole lines: the next byte still starts a line. */
+			cur->offset = mb->skip[i].end;
+			continue;
+		}
+		return mb->skip[i].start - cur->offset;
+	}
+	return mb->size > cur->offset ? mb->size - cur->offset : 0;
+}
+
 /* msgbuf_stuff - append up to max message bytes to out, dot-stuffed */
 int
 msgbuf_stuff(const struct msgbuf *mb, struct msgbuf_cursor *cur,
     struct evbuffer *out, size_t max)
 {
 	while (max > 0 && cur->offset < mb->size) {
+		uint64_t room = next_stop(mb, cur);
+		if (room == 0)
+			continue;
 		size_t want = max < MSGBUF_READ_CHUNK ? max : MSGBUF_READ_CHUNK;
+		if (want > room)
+			want = (size_t)room;
 		if (mb->fd < 0) {
 			size_t n = mb->size - cur->offset < want ?
 			    (size_t)(mb->size - cur->offset) : want;
@@ -231,10 +254,89 @@ msgbuf_stuff(const struct msgbuf *mb, struct msgbuf_cursor *cur,
 	return cur->offset >= mb->size ? 1 : 0;
 }
 
+/* Header sections are far smaller; past this, nothing is looked for. */
+#define HEADER_SCAN_MAX (256 * 1024)
+
+struct field_scan {
+	const char *prefix;
+	size_t plen;
+	bool line_start, in_field, name_done, match;
+	size_t name_pos;
+	uint64_t field_start;
+};
+
+static void
+close_field(struct msgbuf *mb, struct field_scan *fs, uint64_t end)
+{
+	if (fs->in_field && fs->match && fs->name_done && mb->nskip < MSGBUF_SKIP_MAX) {
+		mb->skip[mb->nskip].start = fs->field_start;
+		mb->skip[mb->nskip].end = end;
+		mb->nskip++;
+	}
+	fs->in_field = false;
+}
+
+/* msgbuf_skip_fields - leave matching top-level header fields out of the replay */
+size_t
+msgbuf_skip_fields(struct msgbuf *mb, const char *prefix)
+{
+	struct field_scan fs = { prefix, strlen(prefix), true, false, false, false, 0, 0 };
+	char buf[4096];
+	uint64_t off = 0;
+
+	mb->nskip = 0;
+	if (!msgbuf_flush(mb))
+		return 0;
+	while (off < mb->size && off < HEADER_SCAN_MAX) {
+		ssize_t n = msgbuf_read(mb, off, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			char c = buf[i];
+			uint64_t pos = off + (uint64_t)i;
+			if (fs.line_start) {
+				fs.line_start = false;
+				if (c == '\r' || c == '\n') {
+					/* The empty line: the header section ends here. */
+					close_field(mb, &fs, pos);
+					return mb->nskip;
+				}
+				if (c != ' ' && c != '\t') {
+					close_field(mb, &fs, pos);
+					fs.in_field = true;
+					fs.field_start = pos;
+					fs.name_done = false;
+					fs.match = true;
+					fs.name_pos = 0;
+				}
+			}
+			if (fs.in_field && !fs.name_done) {
+				if (c == ':') {
+					fs.name_done = true;
+					fs.match = fs.match && fs.name_pos >= fs.plen;
+				} else if (fs.name_pos < fs.plen) {
+					if (tolower((unsigned char)c) !=
+					    tolower((unsigned char)fs.prefix[fs.name_pos]))
+						fs.match = false;
+					fs.name_pos++;
+				}
+			}
+			if (c == '\n')
+				fs.line_start = true;
+		}
+		off += (uint64_t)n;
+	}
+	/* A message that is all header: the last field ends with it. */
+	if (off >= mb->size)
+		close_field(mb, &fs, mb->size);
+	return mb->nskip;
+}
+
 /* msgbuf_reset - empty it for the next message (keeps a small buffer) */
 void
 msgbuf_reset(struct msgbuf *mb)
 {
+	mb->nskip = 0;
 	if (mb->fd >= 0) {
 		close(mb->fd);
 		mb->fd = -1;

@@ -16,6 +16,13 @@
 
 struct evbuffer;
 
+/* Header fields left out of the replay (moat's own X-Spam-* forged by a sender). */
+#define MSGBUF_SKIP_MAX 32
+
+struct msgbuf_span {
+	uint64_t start, end;
+};
+
 struct msgbuf {
 	char *mem;		/* the message while it fits in memory */
 	size_t mem_len;
@@ -27,6 +34,8 @@ struct msgbuf {
 	uint64_t size;		/* canonical bytes held */
 	const char *temp_dir;
 	int error;		/* errno of a failed spill; the message is lost */
+	struct msgbuf_span skip[MSGBUF_SKIP_MAX];	/* sorted, not overlapping */
+	size_t nskip;
 };
 
 struct msgbuf_cursor {
@@ -54,11 +63,19 @@ void msgbuf_cursor_init(struct msgbuf_cursor *cur);
 
 /*
  * msgbuf_stuff - append up to max message bytes to out, dot-stuffed
- * (RFC 5321 4.5.2); returns 1 when the whole message is out, 0 if more
- * remains, -1 on a read error.  The terminating ".\r\n" is the caller's.
+ * (RFC 5321 4.5.2), leaving out the skipped fields; returns 1 when the
+ * whole message is out, 0 if more remains, -1 on a read error.  The
+ * terminating ".\r\n" is the caller's.
  */
 int msgbuf_stuff(const struct msgbuf *mb, struct msgbuf_cursor *cur,
     struct evbuffer *out, size_t max);
+
+/*
+ * msgbuf_skip_fields - leave out of the replay every top-level header field
+ * whose name starts with prefix (case-insensitive), folded lines included;
+ * returns how many; at most MSGBUF_SKIP_MAX.
+ */
+size_t msgbuf_skip_fields(struct msgbuf *mb, const char *prefix);
 
 /* msgbuf_reset - empty it for the next message (keeps a small buffer) */
 void msgbuf_reset(struct msgbuf *mb);

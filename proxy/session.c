@@ -812,6 +812,11 @@ message_checked(void *arg, enum verdict verdict, const char *vreply)
 	if (s->decision.action == ACTION_TAG)
 		hlen = policy_tag_headers(s->cfg, &s->decision, &s->symbols, headers,
 		    sizeof(headers));
+	/* X-Spam-* headers are moat's to write: a sender's own (a forged
+	 * "X-Spam-Flag: NO") never reach the backend, tagged or not. */
+	if (msgbuf_skip_fields(&s->msg, "X-Spam-") > 0)
+		slog(LOG_LEVEL_INFO, s, "removed %zu X-Spam-* header fields sent by the client",
+		    s->msg.nskip);
 	backend_send_message(s->backend, headers, hlen, &s->msg, message_replied);
 }
 

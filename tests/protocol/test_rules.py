@@ -295,3 +295,19 @@ def test_tempfail_score_defers(backend, moatd, rules_file):
     assert rec["action"] == "tempfail" and rec["score"] == 6
     time.sleep(0.2)
     assert backend.delivered_count == 0
+
+
+def test_forged_spam_headers_removed(backend, moatd, rules_file):
+    """A sender's own X-Spam-* headers never reach the backend; moat's replace them."""
+    forged = ["From: Sender <sender@example.org>", "To: Rcpt <rcpt@example.net>",
+              "X-Spam-Flag: NO", "X-Spam-Status: No, score=-100", "Message-ID: <f@example.org>"]
+    m = moatd(backend, rules=str(rules_file))
+    ham = make_message(b"hello\r\n", headers=forged + ["Subject: hi"])
+    spam = make_message(b"hello\r\n", headers=forged + ["Subject: spammy"])
+    assert send(m, ham).code == 250 and send(m, spam).code == 250
+    got_ham, got_spam = (t.message for t in backend.wait_delivered(2))
+    assert b"X-Spam-" not in got_ham
+    assert got_ham == ham.replace(b"X-Spam-Flag: NO\r\n", b"").replace(
+        b"X-Spam-Status: No, score=-100\r\n", b"")
+    assert got_spam.count(b"X-Spam-Flag:") == 1 and b"X-Spam-Flag: YES" in got_spam
+    assert b"score=-100" not in got_spam

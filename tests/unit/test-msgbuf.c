@@ -154,6 +154,45 @@ test_bad_temp_dir(void)
 	msgbuf_free(&mb);
 }
 
+static void
+test_skip_fields(void)
+{
+	static const struct {
+		const char *in, *out;
+		size_t nskip;
+	} cases[] = {
+		{ "X-Spam-Flag: NO\r\nSubject: hi\r\n\r\nbody\r\n",
+		  "Subject: hi\r\n\r\nbody\r\n", 1 },
+		/* folded, mixed case, several, and one in the body that stays */
+		{ "From: a\r\nx-spam-status: No,\r\n\ttests=NONE\r\nTo: b\r\n"
+		  "X-Spam-Score: -5\r\n\r\nX-Spam-Flag: body text\r\n.dot\r\n",
+		  "From: a\r\nTo: b\r\n\r\nX-Spam-Flag: body text\r\n..dot\r\n", 2 },
+		/* not a match: a longer name's prefix, or the prefix as a whole name */
+		{ "X-Spamming: 1\r\nX-Spam: 2\r\nX-Spam-: 3\r\n\r\n",
+		  "X-Spamming: 1\r\nX-Spam: 2\r\n\r\n", 1 },
+		/* the last field before the end of a header-only message */
+		{ "Subject: s\r\nX-Spam-Flag: YES\r\n", "Subject: s\r\n", 1 },
+		{ "Subject: s\r\n\r\n", "Subject: s\r\n\r\n", 0 },
+	};
+	for (size_t i = 0; i < TEST_COUNT(cases); i++) {
+		for (size_t limit = 0; limit <= 4096; limit += 4096) {	/* memory, then file */
+			struct msgbuf mb;
+			size_t len;
+			msgbuf_init(&mb, limit, "/tmp");
+			msgbuf_append(&mb, cases[i].in, strlen(cases[i].in));
+			CHECK_INT(msgbuf_skip_fields(&mb, "X-Spam-"), cases[i].nskip);
+			for (size_t chunk = 1; chunk <= 64; chunk *= 4) {
+				char *s = replay(&mb, chunk, &len);
+				CHECK_STR(s, cases[i].out);
+				free(s);
+			}
+			msgbuf_reset(&mb);
+			CHECK_INT(mb.nskip, 0);
+			msgbuf_free(&mb);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -163,6 +202,7 @@ main(void)
 		{ "spill", test_spill },
 		{ "large_append", test_large_append },
 		{ "bad_temp_dir", test_bad_temp_dir },
+		{ "skip_fields", test_skip_fields },
 	};
 	return test_main(cases, TEST_COUNT(cases));
 }
