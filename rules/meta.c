@@ -554,6 +554,24 @@ meta_link(struct rule *rules, size_t nrules, size_t *order_r, meta_find_fn *find
 	return meta_order(rules, nrules, order_r, report, ctx);
 }
 
+/*
+ * can_is_true - the SpamAssassin engine features moat has too: metas that
+ * tolerate undefined sub-rules (bug 6558: moat counts them as 0) and Perl
+ * 5.10 regex syntax (PCRE2 has it).  Plugin features stay false.
+ */
+static bool
+can_is_true(const char *op)
+{
+	static const char *const features[] = {
+		"can(Mail::SpamAssassin::Conf::feature_bug6558_free)",
+		"can(Mail::SpamAssassin::Conf::perl_min_version_5010000)",
+	};
+	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+		if (strcmp(op, features[i]) == 0)
+			return true;
+	return false;
+}
+
 /* condition - the value of an "if" condition; false with err on a problem */
 static bool
 condition(const char *text, bool *value_r, bool *feature_r, char *err, size_t errlen)
@@ -574,6 +592,8 @@ condition(const char *text, bool *value_r, bool *feature_r, char *err, size_t er
 			meta_bind_value(e, i, 5.036);	/* Debian 12's */
 		} else if (strcmp(op, "local_tests_only") == 0) {
 			meta_bind_value(e, i, 0);
+		} else if (can_is_true(op)) {
+			meta_bind_value(e, i, 1);
 		} else if (strncmp(op, "plugin(", 7) == 0 || strncmp(op, "can(", 4) == 0 ||
 		    strncmp(op, "has(", 4) == 0) {
 			meta_bind_value(e, i, 0);
