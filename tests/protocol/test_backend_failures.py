@@ -88,24 +88,18 @@ def test_backend_silent_banner_times_out(make_backend, moatd):
         c.cmd("NOOP", 250)
 
 
-def test_backend_mail_refusal_relayed(make_backend, moatd):
-    """The backend's 550 to MAIL reaches the client verbatim."""
-    b = make_backend(mail_reply="550 5.7.1 <sender@example.org>: Sender address rejected: blocked")
+@pytest.mark.parametrize("reply", [
+    "550 5.7.1 <sender@example.org>: Sender address rejected: blocked",
+    "451 4.3.0 Try again later",
+], ids=["5xx", "4xx"])
+def test_backend_mail_refusal_relayed(make_backend, moatd, reply):
+    """The backend's 5xx or 4xx to MAIL reaches the client verbatim."""
+    b = make_backend(mail_reply=reply)
     m = moatd(b)
     with m.client() as c:
         c.ehlo()
-        r = c.cmd(f"MAIL FROM:<{FROM}>", 550, "5.7.1")
-        assert r.lines == ["550 5.7.1 <sender@example.org>: Sender address rejected: blocked"]
-
-
-def test_backend_mail_tempfail_relayed(make_backend, moatd):
-    """The backend's 451 to MAIL reaches the client verbatim."""
-    b = make_backend(mail_reply="451 4.3.0 Try again later")
-    m = moatd(b)
-    with m.client() as c:
-        c.ehlo()
-        r = c.cmd(f"MAIL FROM:<{FROM}>", 451, "4.3.0")
-        assert r.lines == ["451 4.3.0 Try again later"]
+        r = c.cmd(f"MAIL FROM:<{FROM}>", int(reply[:3]), reply[4:9])
+        assert r.lines == [reply]
 
 
 def test_backend_421_at_mail_then_new_session(make_backend, moatd):
