@@ -80,6 +80,34 @@ report_log(void *ctx, bool fatal, const char *message)
 		log_debug("reload: rules: %s", message);
 }
 
+static void
+report_accel(void *ctx, bool fatal, const char *where, const char *message)
+{
+	(void)ctx;
+	(void)fatal;
+	log_warning("%s: %s; rules run with the literal prefilter alone", where, message);
+}
+
+/* accelerate_rules - the Hyperscan prefilter, built before the set serves
+ * (at start, or on the main thread during a reload while the workers go
+ * on with the old set) */
+static void
+accelerate_rules(struct config *cfg)
+{
+	struct timespec t0, t1;
+
+	if (cfg->ruleset == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ruleset_accelerate(cfg->ruleset, report_accel, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	const struct ruleset_stats *st = ruleset_get_stats(cfg->ruleset);
+	if (st->hyperscan > 0)
+		log_info("rules: Hyperscan prefilters %u text rules (built in %.1f s)",
+		    st->hyperscan, (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
 /* log_rules - one line on what the rule set holds */
 static void
 log_rules(const struct config *cfg)
@@ -223,6 +251,7 @@ reload(const struct options *opt)
 		config_unref(&old);
 		return;
 	}
+	accelerate_rules(cfg);
 	if (strcmp(cfg->listen_text, old->listen_text) != 0)
 		log_warning("reload: listen changed: takes effect at restart");
 	if (cfg->log_syslog != old->log_syslog)
@@ -267,6 +296,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_open("moatd", cfg->log_syslog, cfg->log_level);
+	accelerate_rules(cfg);
 	if (!decision_open(cfg->decision_log, error, sizeof(error))) {
 		log_error("decision_log: %s", error);
 		return 1;

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "message.h"
+#include "hsscan.h"
 #include "prefilter.h"
 #include "ruleset_private.h"
 
@@ -27,7 +28,7 @@
  * sequences are tolerated), or as bytes if only that works: a Latin-1 rule
  * file, byte escapes meant as bytes */
 static pcre2_code *
-compile(const char *pat, size_t len, uint32_t options, char *err, size_t errlen)
+compile(const char *pat, size_t len, uint32_t options, bool *utf_r, char *err, size_t errlen)
 {
 	int code, code2;
 	PCRE2_SIZE off, off2;
@@ -36,6 +37,7 @@ compile(const char *pat, size_t len, uint32_t options, char *err, size_t errlen)
 
 	re = pcre2_compile((PCRE2_SPTR)pat, len, options | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
 	    &code, &off, NULL);
+	*utf_r = re != NULL;
 	if (re == NULL) {
 		re = pcre2_compile((PCRE2_SPTR)pat, len, options, &code2, &off2, NULL);
 		/* An invalid UTF-8 byte says nothing; the byte-mode error does. */
@@ -64,15 +66,19 @@ is_alpha(char c)
 /* rule_regex_compile - the delimiters SpamAssassin's compile_regexp() takes:
  * /re/, m or qr with {} () <> [] or any other non-word character */
 pcre2_code *
-rule_regex_compile(char *text, uint32_t options, char **literal_r, char *err, size_t errlen)
+rule_regex_compile(char *text, uint32_t options, char **literal_r,
+    struct regex_source **source_r, char *err, size_t errlen)
 {
 	char open = '/', close = '/';
 	char *pat = text + 1, *end = text + strlen(text);
 	size_t len;
 	pcre2_code *re;
+	bool utf;
 
 	if (literal_r != NULL)
 		*literal_r = NULL;
+	if (source_r != NULL)
+		*source_r = NULL;
 
 	if (text[0] == 'm' || (text[0] == 'q' && text[1] == 'r')) {
 		pat = text + (text[0] == 'm' ? 1 : 2);
@@ -129,9 +135,19 @@ rule_regex_compile(char *text, uint32_t options, char **literal_r, char *err, si
 		*literal_r = prefilter_literal(pat, len, options, lit, sizeof(lit)) > 0 ?
 		    strdup(lit) : NULL;
 	}
-	if ((re = compile(pat, len, options, err, errlen)) == NULL && literal_r != NULL) {
-		free(*literal_r);
-		*literal_r = NULL;
+	if ((re = compile(pat, len, options, &utf, err, errlen)) == NULL) {
+		if (literal_r != NULL) {
+			free(*literal_r);
+			*literal_r = NULL;
+		}
+		return NULL;
+	}
+	if (source_r != NULL && (*source_r = malloc(sizeof(**source_r))) != NULL) {
+		**source_r = (struct regex_source){ strndup(pat, len), options, utf };
+		if ((*source_r)->pattern == NULL) {
+			free(*source_r);
+			*source_r = NULL;
+		}
 	}
 	return re;
 nodelim:
@@ -354,6 +370,7 @@ tls_get(void)
 void
 rule_eval_thread_cleanup(void)
 {
+	hsscan_thread_cleanup();
 	pthread_once(&tls_once, tls_init);
 	if (!tls_ok)
 		return;
@@ -382,10 +399,12 @@ struct eval {
 	struct rule_result *res;
 	struct hval *vals;
 	unsigned char *hits;
-	/* seen[r]: rule r's literal occurs in its text; unfiltered[t]: every
-	 * rule of type t runs (prefilter.h: no scan, or one that gave up) */
+	/* seen[r]: a prefilter says rule r may match its text; unfiltered[t]:
+	 * the literal automaton did not scan every text of type t (prefilter.h),
+	 * hs_failed[t]: nor did Hyperscan (hsscan.h) */
 	unsigned char *seen;
 	bool unfiltered[RULE_TYPE_COUNT];
+	bool hs_failed[RULE_TYPE_COUNT];
 	bool oom;
 };
 
@@ -672,8 +691,32 @@ match(struct eval *ev, const struct rule *r, const char *s, size_t len)
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
 }
 
-/* prefilter - which rules with a literal can match: one pass over each
- * text (every URI, for uri rules) instead of one regex per rule */
+/* scan_text - run type t's prefilters over one text: Hyperscan for the
+ * rules it took, the literal automaton for the others (or for all, when
+ * Hyperscan could not scan this text) */
+static void
+scan_text(struct eval *ev, size_t t, const char *s, size_t len)
+{
+	const struct ruleset *rs = ev->rs;
+	const struct prefilter *pf = rs->prefilter[t];
+	bool hs_ok = false;
+
+	if (rs->hs[t] != NULL && rs->prefilter_mode == PREFILTER_ALL && !ev->hs_failed[t])
+		hs_ok = hsscan_scan(rs->hs[t], s, len, ev->seen);
+	ev->hs_failed[t] |= !hs_ok;
+	if (pf == NULL) {
+		/* no literals: Hyperscan alone, or every rule runs */
+		ev->unfiltered[t] |= !hs_ok && rs->hs[t] != NULL;
+		return;
+	}
+	if (hs_ok)
+		pf = rs->prefilter_rest[t];
+	if (pf != NULL)
+		ev->unfiltered[t] |= !prefilter_scan(pf, s, len, ev->seen);
+}
+
+/* prefilter - which text rules can match: one pass over each text (every
+ * URI, for uri rules) instead of one regex per rule */
 static void
 prefilter(struct eval *ev)
 {
@@ -682,37 +725,61 @@ prefilter(struct eval *ev)
 	size_t len;
 
 	for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
-		const struct prefilter *pf = rs->prefilter[t];
-		if (pf == NULL || rs->prefilter_off) {
+		if (rs->prefilter_mode == PREFILTER_NONE ||
+		    (rs->prefilter[t] == NULL && rs->hs[t] == NULL)) {
 			ev->unfiltered[t] = true;
 			continue;
 		}
 		switch (t) {
 		case RULE_BODY:
 			s = message_view_body(ev->mv, &len);
-			ev->unfiltered[t] = !prefilter_scan(pf, s, len, ev->seen);
+			scan_text(ev, t, s, len);
 			break;
 		case RULE_RAWBODY:
 			s = message_view_rawbody(ev->mv, &len);
-			ev->unfiltered[t] = !prefilter_scan(pf, s, len, ev->seen);
+			scan_text(ev, t, s, len);
 			break;
 		case RULE_FULL:
 			s = message_view_full(ev->mv, &len);
-			ev->unfiltered[t] = !prefilter_scan(pf, s, len, ev->seen);
+			scan_text(ev, t, s, len);
 			break;
-		case RULE_URI:
-			/* seen in some URI: the rule runs over them all, as before */
-			for (size_t i = 0; i < message_view_uri_count(ev->mv) && !ev->unfiltered[t];
-			    i++) {
+		case RULE_URI: {
+			/* One scan over every URI, a line each (uri patterns go to
+			 * Hyperscan in multi-line mode): what can match one URI
+			 * can match the lines.  Seen there, a rule runs over each. */
+			struct strbuf lines = { 0 };
+			for (size_t i = 0; i < message_view_uri_count(ev->mv); i++) {
 				s = message_view_uri(ev->mv, i);
-				ev->unfiltered[t] = !prefilter_scan(pf, s, strlen(s), ev->seen);
+				sb_add(ev, &lines, s, strlen(s));
+				sb_add(ev, &lines, "\n", 1);
 			}
+			if (ev->oom)
+				ev->unfiltered[t] = true;
+			else
+				scan_text(ev, t, lines.s, lines.len);
+			free(lines.s);
 			break;
+		}
 		default:
 			ev->unfiltered[t] = true;
 			break;
 		}
 	}
+}
+
+/* may_match - whether the prefilters leave rule r a chance */
+static bool
+may_match(const struct eval *ev, const struct rule *r)
+{
+	size_t i = (size_t)(r - ev->rs->rules);
+
+	if (r->type == RULE_HEADER || r->type == RULE_META || ev->seen[i])
+		return true;
+	/* Hyperscan took it and scanned every text: its word is final. */
+	if (r->in_hs && !ev->hs_failed[r->type] && ev->rs->prefilter_mode == PREFILTER_ALL)
+		return false;
+	/* Else the literal, if the automaton scanned every text. */
+	return r->literal == NULL || ev->unfiltered[r->type];
 }
 
 /* eval_rule - whether one non-meta rule hits */
@@ -723,8 +790,7 @@ eval_rule(struct eval *ev, const struct rule *r)
 	size_t len = 0;
 	int m = 0;
 
-	/* its literal is nowhere in the text: the regex cannot match */
-	if (r->literal != NULL && !ev->unfiltered[r->type] && !ev->seen[r - ev->rs->rules])
+	if (!may_match(ev, r))
 		return false;
 	switch (r->type) {
 	case RULE_HEADER: {

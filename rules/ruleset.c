@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hsscan.h"
 #include "prefilter.h"
 #include "ruleset_private.h"
 
@@ -160,6 +161,15 @@ name_find(struct loader *ld, const char *name, bool create)
 }
 
 static void
+free_source(struct regex_source **src)
+{
+	if (*src != NULL)
+		free((*src)->pattern);
+	free(*src);
+	*src = NULL;
+}
+
+static void
 rule_free(struct rule *r)
 {
 	free(r->name);
@@ -167,6 +177,7 @@ rule_free(struct rule *r)
 	free(r->where);
 	free(r->if_unset);
 	free(r->literal);
+	free_source(&r->source);
 	pcre2_code_free(r->re);
 	meta_free(&r->meta);
 }
@@ -325,7 +336,8 @@ parse_rule(struct loader *ld, struct file_ctx *fc, const char *key, enum rule_ty
 		st = (r.meta = meta_parse(rest, 0, err, sizeof(err))) != NULL ? PARSE_OK : PARSE_ERROR;
 	else if (st == PARSE_OK && !hs.exists)
 		st = (r.re = rule_regex_compile(hs.pattern, options,
-		    type == RULE_HEADER ? NULL : &r.literal, err, sizeof(err))) != NULL ?
+		    type == RULE_HEADER ? NULL : &r.literal, type == RULE_HEADER ? NULL : &r.source,
+		    err, sizeof(err))) != NULL ?
 		    PARSE_OK : PARSE_ERROR;
 	if (st != PARSE_OK) {
 		report(ld, true, fc->where, "%s: %s", what, err);
@@ -837,8 +849,11 @@ ruleset_free(struct ruleset *rs)
 		rule_free(&rs->rules[i]);
 	for (size_t i = 0; i < rs->nkeys; i++)
 		free(rs->keys[i].field);
-	for (size_t t = 0; t < RULE_TYPE_COUNT; t++)
+	for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
 		prefilter_free(&rs->prefilter[t]);
+		prefilter_free(&rs->prefilter_rest[t]);
+		hsscan_free(&rs->hs[t]);
+	}
 	free(rs->rules);
 	free(rs->order);
 	free(rs->keys);
@@ -903,6 +918,77 @@ ruleset_unref(struct ruleset **rsp)
 	*rsp = NULL;
 	if (rs != NULL && atomic_fetch_sub(&rs->refs, 1) == 1)
 		ruleset_free(rs);
+}
+
+/* ruleset_accelerate - one Hyperscan database per text type; rules it
+ * cannot take keep their literal.  The sources are not needed after this. */
+void
+ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *reportfn, void *ctx)
+{
+	struct hsscan_pattern *pats;
+	bool *accepted;
+	size_t *which;
+
+	if (rs == NULL || rs->accelerated)
+		return;
+	rs->accelerated = true;
+	pats = calloc(rs->nrules + 1, sizeof(*pats));
+	accepted = calloc(rs->nrules + 1, sizeof(*accepted));
+	which = calloc(rs->nrules + 1, sizeof(*which));
+	for (size_t t = 0; t < RULE_TYPE_COUNT && pats != NULL && accepted != NULL &&
+	    which != NULL; t++) {
+		size_t n = 0;
+		const char *why;
+		for (size_t i = 0; i < rs->nrules; i++) {
+			const struct rule *r = &rs->rules[i];
+			if (r->type != t || r->source == NULL)
+				continue;
+			pats[n] = (struct hsscan_pattern){ r->source->pattern, r->source->options,
+				r->source->utf, t == RULE_URI, i };
+			which[n++] = i;
+		}
+		if (n == 0)
+			continue;
+		rs->hs[t] = hsscan_build(pats, n, accepted, &why);
+		if (rs->hs[t] == NULL && *why != '\0') {
+			if (reportfn != NULL && strstr(why, "without Hyperscan") == NULL)
+				reportfn(ctx, false, "rules", why);
+			break;
+		}
+		if (rs->hs[t] == NULL)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			struct rule *r = &rs->rules[which[k]];
+			r->in_hs = accepted[k];
+			rs->stats.hyperscan += accepted[k];
+			if (accepted[k] || r->literal == NULL)
+				continue;
+			if ((rs->prefilter_rest[t] == NULL &&
+			    (rs->prefilter_rest[t] = prefilter_new()) == NULL) ||
+			    !prefilter_add(rs->prefilter_rest[t], r->literal, which[k]))
+				goto oom;
+		}
+		if (rs->prefilter_rest[t] != NULL && !prefilter_build(rs->prefilter_rest[t]))
+			goto oom;
+	}
+	if (pats == NULL || accepted == NULL || which == NULL) {
+oom:
+		/* back to the literal prefilter alone */
+		for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
+			hsscan_free(&rs->hs[t]);
+			prefilter_free(&rs->prefilter_rest[t]);
+		}
+		for (size_t i = 0; i < rs->nrules; i++)
+			rs->rules[i].in_hs = false;
+		rs->stats.hyperscan = 0;
+		if (reportfn != NULL)
+			reportfn(ctx, false, "rules", "out of memory for Hyperscan");
+	}
+	for (size_t i = 0; i < rs->nrules; i++)
+		free_source(&rs->rules[i].source);
+	free(pats);
+	free(accepted);
+	free(which);
 }
 
 const struct ruleset_stats *

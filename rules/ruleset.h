@@ -31,6 +31,7 @@ struct ruleset_stats {
 	unsigned files;
 	unsigned rules;		/* scored or sub-rules that will be evaluated */
 	unsigned header, body, rawbody, uri, full, meta;
+	unsigned hyperscan;	/* text rules Hyperscan prefilters (hsscan.h) */
 	unsigned unsupported;	/* lines reported and skipped */
 	unsigned errors;	/* fatal problems */
 };
@@ -67,6 +68,16 @@ struct rule_result {
  */
 struct ruleset *ruleset_load(const char *const *paths, size_t npaths,
     ruleset_report_fn *report, void *ctx, struct ruleset_stats *stats_r);
+
+/*
+ * ruleset_accelerate - build the Hyperscan prefilter of a set just loaded,
+ * before it is shared: a few seconds for SpamAssassin's stock rules, then
+ * several times faster matching (the hits are the same either way).
+ * Without Hyperscan, or where it fails (reported as a warning), the set
+ * keeps its literal prefilter.  moatd does this; moat-check, which runs
+ * one message, does not.
+ */
+void ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *report, void *ctx);
 
 struct ruleset *ruleset_ref(struct ruleset *rs);
 void ruleset_unref(struct ruleset **rs);

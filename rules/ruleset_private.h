@@ -82,6 +82,10 @@ struct rule {
 	/* body, rawbody, full and uri rules: a string every match contains
 	 * (lower case; prefilter.h), NULL if none is known: then it always runs */
 	char *literal;
+	/* ... and the regex as written with what it was compiled with, for
+	 * Hyperscan (hsscan.h); freed by ruleset_accelerate() */
+	struct regex_source *source;
+	bool in_hs;		/* Hyperscan prefilters it */
 	/* header rules */
 	size_t key;		/* index into ruleset->keys */
 	bool exists;		/* exists:Field */
@@ -89,6 +93,12 @@ struct rule {
 	char *if_unset;		/* NULL: a missing field is "" */
 	/* meta rules */
 	struct meta_expr *meta;
+};
+
+enum prefilter_mode {
+	PREFILTER_ALL,		/* Hyperscan where it took the rule, else the literal */
+	PREFILTER_LITERAL,	/* the literal automaton alone */
+	PREFILTER_NONE,		/* every rule runs */
 };
 
 struct ruleset {
@@ -101,8 +111,14 @@ struct ruleset {
 	struct ruleset_stats stats;
 	/* per rule type: the automaton of its rules' literals, NULL if none */
 	struct prefilter *prefilter[RULE_TYPE_COUNT];
-	/* tests only: run every rule, as if no rule had a literal */
-	bool prefilter_off;
+	/* per rule type: the Hyperscan database of its rules, NULL if none,
+	 * and the automaton of the literals of the rules it does not cover,
+	 * which is all that must run where the database could scan */
+	struct hsscan *hs[RULE_TYPE_COUNT];
+	struct prefilter *prefilter_rest[RULE_TYPE_COUNT];
+	bool accelerated;	/* ruleset_accelerate() ran */
+	/* tests only: which prefilters run */
+	enum prefilter_mode prefilter_mode;
 };
 
 /* meta.c: expressions of meta rules and of "if" conditions. */
@@ -183,11 +199,19 @@ struct header_spec {
 /* rule_header_parse - "Field[:mod] =~ /re/ [if-unset: X]" or "exists:Field" */
 enum parse_status rule_header_parse(char *text, struct header_spec *hs_r, char *err,
     size_t errlen);
+/* What a text rule's regex was compiled from, for the prefilters. */
+struct regex_source {
+	char *pattern;		/* between the delimiters */
+	uint32_t options;	/* PCRE2 options, the flags included */
+	bool utf;		/* compiled in UTF mode (else as bytes) */
+};
+
 /* rule_regex_compile - "/re/flags", "m{re}flags"..., compiled with the JIT;
  * if literal_r is not NULL, it gets the pattern's required literal
- * (malloc'ed) or NULL */
-pcre2_code *rule_regex_compile(char *text, uint32_t options, char **literal_r, char *err,
-    size_t errlen);
+ * (malloc'ed) or NULL, and *source_r the source (malloc'ed; NULL when out
+ * of memory, which only costs speed) */
+pcre2_code *rule_regex_compile(char *text, uint32_t options, char **literal_r,
+    struct regex_source **source_r, char *err, size_t errlen);
 /* rule_eval_thread_cleanup - release this thread's matching state now */
 void rule_eval_thread_cleanup(void);
 

@@ -2,8 +2,10 @@
  * fuzz-rules.c - libFuzzer target for the rule loader and evaluator: any
  * file content must give a rule set or file:line problems, never a crash,
  * and a rule set that loads must evaluate a small fixed message within its
- * limits.  The input is written to a file because ruleset_load() reads
- * files (and follows includes relative to them).
+ * limits, with the same hits once Hyperscan prefilters it (a difference
+ * is a prefilter that missed a match).  The input is written to a file
+ * because ruleset_load() reads files (and follows includes relative to
+ * them).  The input as a pattern also goes through hsscan's projection.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,6 +13,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <string.h>
+
+#include "hsscan.h"
 #include "message.h"
 #include "ruleset.h"
 
@@ -84,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((rs != NULL) != (st.errors == 0))
 		abort();
 	if (rs != NULL) {
-		struct rule_result res;
+		struct rule_result res, accel;
 		if (!ruleset_eval(rs, mv, &envelope, &res))
 			abort();
 		double sum = 0;
@@ -92,8 +97,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sum += res.hits[i].score;
 		if (res.nhits > st.rules || sum != res.score)
 			abort();
+		ruleset_accelerate(rs, ignore, NULL);
+		if (!ruleset_eval(rs, mv, &envelope, &accel) || accel.nhits != res.nhits)
+			abort();
+		for (size_t i = 0; i < res.nhits; i++)
+			if (strcmp(accel.hits[i].name, res.hits[i].name) != 0)
+				abort();
 		rule_result_free(&res);
+		rule_result_free(&accel);
 		ruleset_unref(&rs);
+	}
+	/* the projection of any pattern: a string or a refusal, nothing worse */
+	char *pat = malloc(size + 1);
+	if (pat != NULL) {
+		memcpy(pat, data, size);
+		pat[size] = '\0';
+		free(hsscan_project_pattern(pat));
+		char *out = malloc(size + 1);
+		if (out != NULL && hsscan_project_text((const char *)data, size, out) != SIZE_MAX &&
+		    hsscan_project_text((const char *)data, size, out) > size)
+			abort();
+		free(out);
+		free(pat);
 	}
 	return 0;
 }

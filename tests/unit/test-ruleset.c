@@ -1117,54 +1117,121 @@ test_prefilter_eval(void)
 	    "body NOT_KELVIN /kelvin/\n", kelvin_msg, &default_env, NULL), "KELVIN STRASSE");
 }
 
-/* prefilter_equivalence_msg - the same hits with and without the prefilter */
+/* same_hits - whether two results name the same rules; if not, says how */
+static bool
+same_hits(const char *name, const char *mode, const struct rule_result *a,
+    const struct rule_result *ref)
+{
+	bool same = a->nhits == ref->nhits && a->limit_errors == ref->limit_errors;
+
+	for (size_t i = 0; same && i < a->nhits; i++)
+		same = strcmp(a->hits[i].name, ref->hits[i].name) == 0;
+	if (!same) {
+		printf("  %s: %zu hits with %s, %zu with every rule run:", name, a->nhits, mode,
+		    ref->nhits);
+		for (size_t i = 0; i < a->nhits; i++)
+			printf(" +%s", a->hits[i].name);
+		for (size_t i = 0; i < ref->nhits; i++)
+			printf(" -%s", ref->hits[i].name);
+		printf("\n");
+	}
+	return same;
+}
+
+/* prefilter_equivalence_msg - the same hits with every rule run, with the
+ * literal prefilter alone, and with Hyperscan too (where built) */
 static void
 prefilter_equivalence_msg(struct ruleset *rs, const char *name, const char *data, size_t len,
     size_t *hits_r)
 {
 	const char *err = NULL;
 	struct message_view *mv = message_view_parse(data, len, MESSAGE_SCAN_LIMIT_DEFAULT, &err);
-	struct rule_result on, off;
-	bool same;
+	struct rule_result all, literal, full;
 
 	CHECK(mv != NULL);
 	if (mv == NULL)
 		return;
-	rs->prefilter_off = true;
-	CHECK(ruleset_eval(rs, mv, &default_env, &off));
-	rs->prefilter_off = false;
-	CHECK(ruleset_eval(rs, mv, &default_env, &on));
-	same = on.nhits == off.nhits && on.limit_errors == off.limit_errors;
-	for (size_t i = 0; same && i < on.nhits; i++)
-		same = strcmp(on.hits[i].name, off.hits[i].name) == 0;
-	if (!same) {
-		printf("  %s: %zu hits with the prefilter, %zu without:", name, on.nhits, off.nhits);
-		for (size_t i = 0; i < on.nhits; i++)
-			printf(" +%s", on.hits[i].name);
-		for (size_t i = 0; i < off.nhits; i++)
-			printf(" -%s", off.hits[i].name);
-		printf("\n");
-	}
-	CHECK(same);
-	*hits_r += off.nhits;
-	rule_result_free(&on);
-	rule_result_free(&off);
+	rs->prefilter_mode = PREFILTER_NONE;
+	CHECK(ruleset_eval(rs, mv, &default_env, &all));
+	rs->prefilter_mode = PREFILTER_LITERAL;
+	CHECK(ruleset_eval(rs, mv, &default_env, &literal));
+	rs->prefilter_mode = PREFILTER_ALL;
+	CHECK(ruleset_eval(rs, mv, &default_env, &full));
+	CHECK(same_hits(name, "the literal prefilter", &literal, &all));
+	CHECK(same_hits(name, "Hyperscan and the literal prefilter", &full, &all));
+	*hits_r += all.nhits;
+	rule_result_free(&all);
+	rule_result_free(&literal);
+	rule_result_free(&full);
 	message_view_free(&mv);
 }
 
+/* A message for the prefilters' edge: obfuscated drug names with accents
+ * and digits, curly quotes, no-break spaces, invalid UTF-8, long words. */
+static const char unicode_msg[] = MSG_HEAD
+	"Subject: =?utf-8?q?V=C3=AFagra_and_C=C3=AEalis_=E2=80=9Cnow=E2=80=9D?=\r\n"
+	"Content-Type: multipart/alternative; boundary=\"b\"\r\n"
+	"\r\n"
+	"--b\r\n"
+	"Content-Type: text/plain; charset=utf-8\r\n"
+	"Content-Transfer-Encoding: 8bit\r\n"
+	"\r\n"
+	"Buy V\xc3\xaf" "agra, V-1-@-g-r-@, C\xc3\xae@lis, Xan\xc3\xa4x, V\xc3\xa1l\xc3\xadum and "
+	"\xe2\x80\x9cphentermine\xe2\x80\x9d\xc2\xa0now! 100%\xc2\xa0" "FREE \xe2\x82\xac 1.000.000 "
+	"dollars to your account. Claim the money today, winning beneficiary.\r\n"
+	"Caf\xc3\xa9 cr\xc3\xa8me \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x98\x80 bad \xff\xfe bytes "
+	"here\r\n"
+	"extraordinarily conventional international sophisticated transformation "
+	"administration implementation representative recommendation\r\n"
+	"--b\r\n"
+	"Content-Type: text/html; charset=iso-8859-1\r\n"
+	"Content-Transfer-Encoding: quoted-printable\r\n"
+	"\r\n"
+	"<html><body><p>V=EDagra =E0 bas prix, <a href=3D\"http://ex=E4mple.test/v=EF=\r\n"
+	"agra?id=3D1\">cliquez ici</a> &nbsp;&#8220;gratuit&#8221;</p>\r\n"
+	"<a href=\"https://storage.googleapis.com/x/y.html\">https://paypal.com</a></body></html>\r\n"
+	"--b--\r\n";
+
+/* equivalence_glob - prefilter_equivalence_msg() over every file of pattern */
+static void
+equivalence_glob(struct ruleset *rs, const char *pattern, size_t *nmsg, size_t *hits)
+{
+	glob_t g;
+
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "rb");
+		char *data = NULL;
+		long len = -1;
+		if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
+		    fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)len + 1)) != NULL &&
+		    fread(data, 1, (size_t)len, f) == (size_t)len) {
+			prefilter_equivalence_msg(rs, g.gl_pathv[i], data, (size_t)len, hits);
+			(*nmsg)++;
+		}
+		free(data);
+		if (f != NULL)
+			fclose(f);
+	}
+	globfree(&g);
+}
+
 /*
- * test_prefilter_stock - the stock rules hit the same with the prefilter
- * on and off, on this file's messages and on every *.eml of $MOAT_CORPUS
- * (default /tmp/corpus, as contrib/bench/make-corpus.py writes it)
+ * test_prefilter_stock - the stock rules, sub-rules included, hit the same
+ * with every rule run, with the literal prefilter and with Hyperscan, on
+ * this file's messages, the MIME fuzz corpus, ../shared/testdata's
+ * mime-tricky (where present) and every *.eml of $MOAT_CORPUS (default
+ * /tmp/corpus, as contrib/bench/make-corpus.py writes it)
  */
 static void
 test_prefilter_stock(void)
 {
-	glob_t g, mg;
+	glob_t g;
 	struct reports rep = { .strip = "/usr/share/spamassassin" };
 	struct ruleset *rs;
-	const char *corpus = getenv("MOAT_CORPUS");
-	char pattern[PATH_MAX];
+	const char *corpus = getenv("MOAT_CORPUS"), *testdata = getenv("MOAT_TESTDATA");
+	char golden[PATH_MAX], pattern[PATH_MAX + 64];
 	size_t hits = 0, nmsg = 0, lit[RULE_TYPE_COUNT] = { 0 }, all[RULE_TYPE_COUNT] = { 0 };
 
 	if (!dir_exists("/usr/share/spamassassin") ||
@@ -1177,35 +1244,35 @@ test_prefilter_stock(void)
 	CHECK(rs != NULL);
 	if (rs == NULL)
 		return;
+	ruleset_accelerate(rs, collect, &rep);
 	for (size_t i = 0; i < rs->nrules; i++) {
 		all[rs->rules[i].type]++;
 		lit[rs->rules[i].type] += rs->rules[i].literal != NULL;
+		/* compare the sub-rules too, not only what they add up to */
+		rs->rules[i].reported = true;
 	}
-	printf("  literals: body %zu/%zu, rawbody %zu/%zu, full %zu/%zu, uri %zu/%zu\n",
-	    lit[RULE_BODY], all[RULE_BODY], lit[RULE_RAWBODY], all[RULE_RAWBODY], lit[RULE_FULL],
-	    all[RULE_FULL], lit[RULE_URI], all[RULE_URI]);
+	printf("  literals: body %zu/%zu, rawbody %zu/%zu, full %zu/%zu, uri %zu/%zu; "
+	    "Hyperscan: %u\n", lit[RULE_BODY], all[RULE_BODY], lit[RULE_RAWBODY],
+	    all[RULE_RAWBODY], lit[RULE_FULL], all[RULE_FULL], lit[RULE_URI], all[RULE_URI],
+	    ruleset_get_stats(rs)->hyperscan);
 	CHECK(lit[RULE_BODY] > 0);
 	prefilter_equivalence_msg(rs, "plain_msg", plain_msg, strlen(plain_msg), &hits);
-	nmsg++;
-	snprintf(pattern, sizeof(pattern), "%s/*.eml", corpus != NULL ? corpus : "/tmp/corpus");
-	if (glob(pattern, 0, NULL, &mg) == 0) {
-		for (size_t i = 0; i < mg.gl_pathc; i++) {
-			FILE *f = fopen(mg.gl_pathv[i], "rb");
-			char *data = NULL;
-			long len = -1;
-			if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
-			    fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)len + 1)) != NULL &&
-			    fread(data, 1, (size_t)len, f) == (size_t)len) {
-				prefilter_equivalence_msg(rs, mg.gl_pathv[i], data, (size_t)len, &hits);
-				nmsg++;
-			}
-			free(data);
-			if (f != NULL)
-				fclose(f);
-		}
-		globfree(&mg);
+	prefilter_equivalence_msg(rs, "unicode_msg", unicode_msg, strlen(unicode_msg), &hits);
+	nmsg += 2;
+	if (golden_dir(golden, sizeof(golden))) {
+		snprintf(pattern, sizeof(pattern), "%s/../../fuzz/corpus/mime/*", golden);
+		equivalence_glob(rs, pattern, &nmsg, &hits);
 	}
-	printf("  %zu messages, %zu hits, the same with and without the prefilter\n", nmsg, hits);
+	for (size_t depth = 1; testdata != NULL && *testdata != '\0' && depth <= 3; depth++) {
+		snprintf(pattern, sizeof(pattern), "%s/mime-tricky/%s", testdata,
+		    depth == 1 ? "*.eml" : depth == 2 ? "*/*.eml" : "*/*/*.eml");
+		equivalence_glob(rs, pattern, &nmsg, &hits);
+	}
+	snprintf(pattern, sizeof(pattern), "%s/*.eml", corpus != NULL ? corpus : "/tmp/corpus");
+	equivalence_glob(rs, pattern, &nmsg, &hits);
+	printf("  %zu messages, %zu hits (sub-rules included), the same with every prefilter\n",
+	    nmsg, hits);
+	CHECK(nmsg >= 2);
 	ruleset_unref(&rs);
 }
 

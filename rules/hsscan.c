@@ -1,0 +1,676 @@
+/*
+ * hsscan.c - Hyperscan as the prefilter of text rules (hsscan.h): the
+ * one-byte-per-character projection of patterns and texts, and the
+ * databases built and scanned over it.
+ *
+ * Each rule's regex goes in with HS_FLAG_PREFILTER: Hyperscan then accepts
+ * constructs it could not match exactly (back-references, lookarounds) by
+ * matching something wider, which is all a prefilter needs; PCRE2 gives
+ * the verdict.  HS_FLAG_SINGLEMATCH makes one report per rule and scan.
+ * Without libhs the projection is still here (tests use it) and the
+ * database entry points send callers down the literal prefilter path.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "hsscan.h"
+
+/* What every non-ASCII character becomes, in texts and in patterns. */
+#define PROJECTED "\\x80"
+#define PROJECTED_BYTE 0x80
+
+/* utf8_seq - the length of the valid UTF-8 sequence at p, 0 if invalid
+ * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF) */
+static size_t
+utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char c = *p, lo = 0x80, hi = 0xBF;
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		lo = c == 0xE0 ? 0xA0 : 0x80;
+		hi = c == 0xED ? 0x9F : 0xBF;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		lo = c == 0xF0 ? 0x90 : 0x80;
+		hi = c == 0xF4 ? 0x8F : 0xBF;
+	} else {
+		return 0;
+	}
+	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return n;
+}
+
+/* ---- patterns ---- */
+
+struct out {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+	if (o->oom)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = (o->len + n + 1) * 2;
+		char *np = realloc(o->p, cap);
+		if (np == NULL) {
+			o->oom = true;
+			return;
+		}
+		o->p = np;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* put_char - a character given by an escape: as \xHH if ASCII, else projected */
+static void
+put_char(struct out *o, unsigned long v, bool *nonascii)
+{
+	char b[8];
+
+	if (v >= 0x80) {
+		put(o, PROJECTED, 4);
+		*nonascii = true;
+		return;
+	}
+	snprintf(b, sizeof(b), "\\x%02lX", v);
+	put(o, b, 4);
+}
+
+/*
+ * escape - the escape at *pp ('\'), copied or projected; *nonascii is set
+ * if it stood for a non-ASCII character.  False for what the projection
+ * cannot carry: escapes that match some non-ASCII characters and not
+ * others (\h \v \R), Unicode properties and clusters (\p \P \X), single
+ * code units (\C), named characters (\N{...}), quoting (\Q...\E), and
+ * octal escapes that could exceed 0x7F.
+ */
+static bool
+escape(const unsigned char **pp, const unsigned char *end, struct out *o, bool *nonascii)
+{
+	const unsigned char *p = *pp;
+	unsigned long v = 0;
+
+	if (p + 1 >= end)
+		return false;
+	unsigned char c = p[1];
+	if (c >= 0x80) {
+		/* an escaped literal character */
+		size_t n = utf8_seq(p + 1, end);
+		if (n == 0)
+			return false;
+		put(o, PROJECTED, 4);
+		*nonascii = true;
+		*pp = p + 1 + n;
+		return true;
+	}
+	switch (c) {
+	case 'x':
+		p += 2;
+		if (p < end && *p == '{') {
+			const unsigned char *q = p + 1;
+			int d, digits = 0;
+			while (q < end && (d = hex_value(*q)) >= 0 && digits < 8) {
+				v = v * 16 + (unsigned long)d;
+				q++;
+				digits++;
+			}
+			if (q >= end || *q != '}' || digits == 0)
+				return false;
+			p = q + 1;
+		} else {
+			int d;
+			for (int i = 0; i < 2 && p < end && (d = hex_value(*p)) >= 0; i++, p++)
+				v = v * 16 + (unsigned long)d;
+		}
+		put_char(o, v, nonascii);
+		*pp = p;
+		return true;
+	case 'o':
+		p += 2;
+		if (p >= end || *p != '{')
+			return false;
+		for (p++; p < end && *p >= '0' && *p <= '7' && v < 0x10FFFF; p++)
+			v = v * 8 + (unsigned long)(*p - '0');
+		if (p >= end || *p != '}')
+			return false;
+		put_char(o, v, nonascii);
+		*pp = p + 1;
+		return true;
+	case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+		/* a back-reference or an octal escape: copied, unless it could be
+		 * octal past 0x7F (\200 and up) */
+		const unsigned char *q = p + 1;
+		while (q < end && *q >= '0' && *q <= '9' && q - p <= 3)
+			q++;
+		if (q - p == 4 && p[1] >= '2' && p[1] <= '3')
+			return false;
+		put(o, (const char *)p, (size_t)(q - p));
+		*pp = q;
+		return true;
+	}
+	case 'h': case 'v': case 'R': case 'p': case 'P': case 'X': case 'C': case 'Q':
+	case 'E':
+		return false;
+	case 'N':
+		if (p + 2 < end && p[2] == '{')
+			return false;
+		break;
+	default:
+		break;
+	}
+	put(o, (const char *)p, 2);
+	*pp = p + 2;
+	return true;
+}
+
+/* char_class - the class at *pp ('['), each non-ASCII member projected; a
+ * negated class with one cannot be carried (it would refuse 0x80, which
+ * stands for every other non-ASCII character too) */
+static bool
+char_class(const unsigned char **pp, const unsigned char *end, struct out *o)
+{
+	const unsigned char *p = *pp + 1;
+	bool negated = false, nonascii = false;
+
+	put(o, "[", 1);
+	if (p < end && *p == '^') {
+		negated = true;
+		put(o, "^", 1);
+		p++;
+	}
+	if (p < end && *p == ']') {
+		put(o, "]", 1);
+		p++;
+	}
+	while (p < end && *p != ']') {
+		if (*p == '[' && p + 1 < end && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			/* [:alpha:] and the like: ASCII-only without Unicode properties */
+			const unsigned char *q = p + 2;
+			while (q + 1 < end && !(q[0] == p[1] && q[1] == ']'))
+				q++;
+			if (q + 1 >= end)
+				return false;
+			put(o, (const char *)p, (size_t)(q + 2 - p));
+			p = q + 2;
+		} else if (*p == '\\') {
+			if (!escape(&p, end, o, &nonascii))
+				return false;
+		} else if (*p >= 0x80) {
+			size_t n = utf8_seq(p, end);
+			if (n == 0)
+				return false;
+			put(o, PROJECTED, 4);
+			nonascii = true;
+			p += n;
+		} else {
+			put(o, (const char *)p, 1);
+			p++;
+		}
+		if (negated && nonascii)
+			return false;
+	}
+	if (p >= end)
+		return false;
+	put(o, "]", 1);
+	*pp = p + 1;
+	return true;
+}
+
+/* extended_comments - whether the pattern may hold /x comments, which the
+ * scanner above would read as pattern text */
+static bool
+extended_comments(const char *re, uint32_t options)
+{
+	if (strchr(re, '#') == NULL)
+		return false;
+	if (options & PCRE2_EXTENDED)
+		return true;
+	for (const char *g = strstr(re, "(?"); g != NULL; g = strstr(g + 2, "(?"))
+		for (const char *f = g + 2; *f != '\0' && *f != ')' && *f != ':'; f++)
+			if (*f == 'x')
+				return true;
+	return false;
+}
+
+/* Hyperscan compiles a bounded repeat into states, one per step: a
+ * {0,2048} took 20 s to compile.  Above this bound PCRE2 alone runs it. */
+#define REPEAT_MAX 128
+
+/* large_repeat - whether p ('{') starts a quantifier whose bound is over REPEAT_MAX */
+static bool
+large_repeat(const unsigned char *p, const unsigned char *end)
+{
+	unsigned long v = 0;
+	bool digits = false;
+
+	for (p++; p < end && *p != '}'; p++) {
+		if (*p == ',') {
+			v = 0;
+			digits = false;
+			continue;
+		}
+		if (*p < '0' || *p > '9')
+			return false;	/* not a quantifier: a literal brace */
+		v = v * 10 + (unsigned long)(*p - '0');
+		digits = true;
+		if (v > REPEAT_MAX)
+			return true;
+	}
+	return p < end && digits && v > REPEAT_MAX;
+}
+
+/* text_anchor - whether re uses \A, \z, \Z or \G, which anchor at the
+ * ends of the whole text, not of a line */
+static bool
+text_anchor(const char *re)
+{
+	for (const char *p = re; *p != '\0'; p++) {
+		if (*p != '\\' || p[1] == '\0')
+			continue;
+		p++;
+		if (*p == 'A' || *p == 'z' || *p == 'Z' || *p == 'G')
+			return true;
+	}
+	return false;
+}
+
+char *
+hsscan_project_pattern(const char *re)
+{
+	const unsigned char *p = (const unsigned char *)re, *end = p + strlen(re);
+	struct out o = { 0 };
+	bool nonascii = false;
+
+	put(&o, "", 0);
+	while (p < end && !o.oom) {
+		if (*p == '\\') {
+			if (!escape(&p, end, &o, &nonascii))
+				goto reject;
+		} else if (*p == '[') {
+			if (!char_class(&p, end, &o))
+				goto reject;
+		} else if (*p == '{' && large_repeat(p, end)) {
+			goto reject;
+		} else if (*p >= 0x80) {
+			size_t n = utf8_seq(p, end);
+			if (n == 0)
+				goto reject;
+			put(&o, PROJECTED, 4);
+			p += n;
+		} else {
+			put(&o, (const char *)p, 1);
+			p++;
+		}
+	}
+	if (!o.oom)
+		return o.p;
+reject:
+	free(o.p);
+	return NULL;
+}
+
+/* ---- texts ---- */
+
+/* ascii_only - eight bytes at a time: most mail text is ASCII */
+static bool
+ascii_only(const char *s, size_t len)
+{
+	size_t i = 0;
+	uint64_t acc = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		acc |= w;
+	}
+	for (; i < len; i++)
+		acc |= (unsigned char)s[i];
+	return (acc & 0x8080808080808080ULL) == 0;
+}
+
+size_t
+hsscan_project_text(const char *s, size_t len, char *out)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t n = 0;
+
+	while (p < end) {
+		if (*p < 0x80) {
+			out[n++] = (char)*p++;
+			continue;
+		}
+		size_t k = utf8_seq(p, end);
+		/* U+212A and U+017F fold to k and s: ASCII letters, not 0x80 */
+		if (k == 3 && p[0] == 0xE2 && p[1] == 0x84 && p[2] == 0xAA)
+			return SIZE_MAX;
+		if (k == 2 && p[0] == 0xC5 && p[1] == 0xBF)
+			return SIZE_MAX;
+		/* invalid bytes match nothing in PCRE2: one 0x80 each is wider */
+		out[n++] = (char)PROJECTED_BYTE;
+		p += k == 0 ? 1 : k;
+	}
+	return n;
+}
+
+#ifdef HAVE_HYPERSCAN
+
+#include <pthread.h>
+
+#include <hs.h>
+
+struct hsscan {
+	hs_database_t *db;
+	size_t *ids;		/* Hyperscan's id k marks ids[k] */
+};
+
+/* ---- per thread: scratch space and the projection buffer ---- */
+
+struct scan_tls {
+	hs_scratch_t *scratch;
+	char *buf;
+	size_t cap;
+};
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static bool tls_key_ok;
+
+static void
+tls_free(void *p)
+{
+	struct scan_tls *t = p;
+
+	if (t == NULL)
+		return;
+	hs_free_scratch(t->scratch);
+	free(t->buf);
+	free(t);
+}
+
+static void
+tls_init(void)
+{
+	tls_key_ok = pthread_key_create(&tls_key, tls_free) == 0;
+}
+
+static struct scan_tls *
+tls_get(void)
+{
+	struct scan_tls *t;
+
+	pthread_once(&tls_once, tls_init);
+	if (!tls_key_ok)
+		return NULL;
+	if ((t = pthread_getspecific(tls_key)) != NULL)
+		return t;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if (pthread_setspecific(tls_key, t) != 0) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+hsscan_thread_cleanup(void)
+{
+	pthread_once(&tls_once, tls_init);
+	if (!tls_key_ok)
+		return;
+	tls_free(pthread_getspecific(tls_key));
+	pthread_setspecific(tls_key, NULL);
+}
+
+/* ---- at load ---- */
+
+static unsigned
+hs_flags(uint32_t pcre_options, bool per_line)
+{
+	unsigned f = HS_FLAG_PREFILTER | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
+
+	if (pcre_options & PCRE2_CASELESS)
+		f |= HS_FLAG_CASELESS;
+	if ((pcre_options & PCRE2_MULTILINE) || per_line)
+		f |= HS_FLAG_MULTILINE;
+	if (pcre_options & PCRE2_DOTALL)
+		f |= HS_FLAG_DOTALL;
+	return f;
+}
+
+/* candidate - pattern p in the form Hyperscan compiles (malloc'ed), or NULL */
+static char *
+candidate(const struct hsscan_pattern *p, unsigned *flags_r)
+{
+	hs_expr_info_t *info = NULL;
+	hs_compile_error_t *cerr = NULL;
+	char *re, *x;
+
+	if (!p->utf || extended_comments(p->re, p->pcre_options) ||
+	    (p->per_line && text_anchor(p->re)) || (re = hsscan_project_pattern(p->re)) == NULL)
+		return NULL;
+	/* Hyperscan has no flag for /x, but reads the inline form. */
+	if (p->pcre_options & PCRE2_EXTENDED) {
+		size_t len = strlen(re);
+		if ((x = malloc(len + 5)) == NULL) {
+			free(re);
+			return NULL;
+		}
+		memcpy(x, "(?x)", 4);
+		memcpy(x + 4, re, len + 1);
+		free(re);
+		re = x;
+	}
+	*flags_r = hs_flags(p->pcre_options, p->per_line);
+	/* A construct Hyperscan cannot take shows here, one pattern at a
+	 * time, rather than failing the whole database. */
+	if (hs_expression_info(re, *flags_r, &info, &cerr) != HS_SUCCESS) {
+		hs_free_compile_error(cerr);
+		free(re);
+		return NULL;
+	}
+	free(info);
+	return re;
+}
+
+struct hsscan *
+hsscan_build(const struct hsscan_pattern *pats, size_t n, bool *accepted, const char **why_r)
+{
+	struct hsscan *hs = NULL;
+	char **exprs = calloc(n + 1, sizeof(*exprs));
+	unsigned *flags = calloc(n + 1, sizeof(*flags)), *ids = calloc(n + 1, sizeof(*ids));
+	size_t *index = calloc(n + 1, sizeof(*index));
+	size_t m = 0;
+
+	*why_r = "";
+	for (size_t i = 0; i < n; i++)
+		accepted[i] = false;
+	if (hs_valid_platform() != HS_SUCCESS) {
+		*why_r = "this CPU lacks SSSE3, which Hyperscan needs";
+		goto out;
+	}
+	if (exprs == NULL || flags == NULL || ids == NULL || index == NULL) {
+		*why_r = "out of memory";
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((exprs[m] = candidate(&pats[i], &flags[m])) == NULL)
+			continue;
+		ids[m] = (unsigned)m;
+		index[m++] = i;
+	}
+	/* A pattern can still fail whole-database compilation (a resource
+	 * limit): drop the one named and try again, at most once per pattern. */
+	for (size_t tries = 0; m > 0 && tries <= n; tries++) {
+		hs_database_t *db = NULL;
+		hs_compile_error_t *cerr = NULL;
+		if (hs_compile_multi((const char *const *)exprs, flags, ids, (unsigned)m,
+		    HS_MODE_BLOCK, NULL, &db, &cerr) == HS_SUCCESS) {
+			if ((hs = calloc(1, sizeof(*hs))) == NULL ||
+			    (hs->ids = calloc(m, sizeof(*hs->ids))) == NULL) {
+				free(hs);
+				hs = NULL;
+				hs_free_database(db);
+				*why_r = "out of memory";
+				goto out;
+			}
+			hs->db = db;
+			break;
+		}
+		int bad = cerr != NULL ? cerr->expression : -1;
+		hs_free_compile_error(cerr);
+		if (bad < 0 || (size_t)bad >= m) {
+			*why_r = "Hyperscan could not compile the rule set";
+			goto out;
+		}
+		free(exprs[bad]);
+		m--;
+		memmove(exprs + bad, exprs + bad + 1, (m - (size_t)bad) * sizeof(*exprs));
+		exprs[m] = NULL;
+		memmove(flags + bad, flags + bad + 1, (m - (size_t)bad) * sizeof(*flags));
+		memmove(index + bad, index + bad + 1, (m - (size_t)bad) * sizeof(*index));
+	}
+	if (hs == NULL)
+		goto out;
+	for (size_t k = 0; k < m; k++) {
+		accepted[index[k]] = true;
+		hs->ids[k] = pats[index[k]].id;
+	}
+out:
+	for (size_t i = 0; exprs != NULL && i < n; i++)
+		free(exprs[i]);
+	free(exprs);
+	free(flags);
+	free(ids);
+	free(index);
+	return hs;
+}
+
+/* ---- per text ---- */
+
+struct scan_ctx {
+	const size_t *ids;
+	unsigned char *marks;
+};
+
+static int
+on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+    void *ctx)
+{
+	struct scan_ctx *sc = ctx;
+
+	(void)from;
+	(void)to;
+	(void)flags;
+	sc->marks[sc->ids[id]] = 1;
+	return 0;
+}
+
+bool
+hsscan_scan(const struct hsscan *hs, const char *s, size_t len, unsigned char *marks)
+{
+	struct scan_ctx sc = { hs->ids, marks };
+	struct scan_tls *t = tls_get();
+
+	if (s == NULL) {
+		s = "";
+		len = 0;
+	}
+	if (t == NULL || len > UINT32_MAX || hs_alloc_scratch(hs->db, &t->scratch) != HS_SUCCESS)
+		return false;
+	if (!ascii_only(s, len)) {
+		if (len > t->cap) {
+			char *nb = realloc(t->buf, len);
+			if (nb == NULL)
+				return false;
+			t->buf = nb;
+			t->cap = len;
+		}
+		if ((len = hsscan_project_text(s, len, t->buf)) == SIZE_MAX)
+			return false;
+		s = t->buf;
+	}
+	return hs_scan(hs->db, s, (unsigned)len, 0, t->scratch, on_match, &sc) == HS_SUCCESS;
+}
+
+void
+hsscan_free(struct hsscan **hsp)
+{
+	struct hsscan *hs = *hsp;
+
+	*hsp = NULL;
+	if (hs == NULL)
+		return;
+	hs_free_database(hs->db);
+	free(hs->ids);
+	free(hs);
+}
+
+#else /* !HAVE_HYPERSCAN */
+
+struct hsscan *
+hsscan_build(const struct hsscan_pattern *pats, size_t n, bool *accepted, const char **why_r)
+{
+	(void)pats;
+	(void)extended_comments;
+	(void)text_anchor;
+	for (size_t i = 0; i < n; i++)
+		accepted[i] = false;
+	*why_r = "moat was built without Hyperscan";
+	return NULL;
+}
+
+bool
+hsscan_scan(const struct hsscan *hs, const char *s, size_t len, unsigned char *marks)
+{
+	(void)hs;
+	(void)s;
+	(void)len;
+	(void)marks;
+	(void)ascii_only;
+	return false;
+}
+
+void
+hsscan_free(struct hsscan **hsp)
+{
+	*hsp = NULL;
+}
+
+void
+hsscan_thread_cleanup(void)
+{
+}
+
+#endif
