@@ -386,21 +386,45 @@ hsscan_project_text(const char *s, size_t len, char *out)
 #ifdef HAVE_HYPERSCAN
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <hs.h>
 
 struct hsscan {
 	hs_database_t *db;
 	size_t *ids;		/* Hyperscan's id k marks ids[k] */
+	unsigned long serial;	/* unique to this database, for scan_tls */
 };
+
+static atomic_ulong next_serial = 1;
 
 /* ---- per thread: scratch space and the projection buffer ---- */
 
+/* Scratch space only grows, and then serves every database it grew for:
+ * the serials of the last few are remembered, because hs_alloc_scratch()
+ * checks the whole database's CRC (it was most of a 4 KB message's cost). */
+#define FITTED_MAX 16
+
 struct scan_tls {
 	hs_scratch_t *scratch;
+	unsigned long fitted[FITTED_MAX];
+	size_t next_fitted;
 	char *buf;
 	size_t cap;
 };
+
+/* fit_scratch - this thread's scratch, fit for db */
+static bool
+fit_scratch(struct scan_tls *t, const struct hsscan *hs)
+{
+	for (size_t i = 0; i < FITTED_MAX; i++)
+		if (t->fitted[i] == hs->serial)
+			return true;
+	if (hs_alloc_scratch(hs->db, &t->scratch) != HS_SUCCESS)
+		return false;
+	t->fitted[t->next_fitted++ % FITTED_MAX] = hs->serial;
+	return true;
+}
 
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
@@ -548,6 +572,7 @@ hsscan_build(const struct hsscan_pattern *pats, size_t n, bool *accepted, const 
 				goto out;
 			}
 			hs->db = db;
+			hs->serial = atomic_fetch_add(&next_serial, 1);
 			break;
 		}
 		int bad = cerr != NULL ? cerr->expression : -1;
@@ -609,7 +634,7 @@ hsscan_scan(const struct hsscan *hs, const char *s, size_t len, unsigned char *m
 		s = "";
 		len = 0;
 	}
-	if (t == NULL || len > UINT32_MAX || hs_alloc_scratch(hs->db, &t->scratch) != HS_SUCCESS)
+	if (t == NULL || len > UINT32_MAX || !fit_scratch(t, hs))
 		return false;
 	if (!ascii_only(s, len)) {
 		if (len > t->cap) {
