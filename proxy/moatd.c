@@ -24,6 +24,7 @@
 #include "config.h"
 #include "decision.h"
 #include "filter.h"
+#include "lint.h"
 #include "log.h"
 #include "message.h"
 #include "netaddr.h"
@@ -57,16 +58,17 @@ usage(FILE *fp)
 	    "  -V             print the version\n");
 }
 
-/* report_stderr - "moatd -n" and start-up: errors always, warnings with -n */
+/* report_stderr - "moatd -n" and start-up: errors always; with -n the
+ * warnings are counted by kind (moat-check --lint lists each one) */
 static void
 report_stderr(void *ctx, bool fatal, const char *message)
 {
-	const bool *check_only = ctx;
+	struct lint_summary *warnings = ctx;
 
 	if (fatal)
 		fprintf(stderr, "%s\n", message);
-	else if (*check_only)
-		fprintf(stderr, "warning: %s\n", message);
+	else if (warnings != NULL)
+		lint_summary_add(warnings, message);
 	else
 		log_debug("rules: %s", message);
 }
@@ -281,8 +283,15 @@ main(int argc, char **argv)
 	tune_malloc();
 	log_open("moatd", false, LOG_LEVEL_INFO);
 	message_view_init();
+	struct lint_summary *warnings = opt.check_only ? lint_summary_new() : NULL;
 	cfg = config_load(opt.config_path, opt.overrides, opt.noverrides,
-	    report_stderr, &opt.check_only);
+	    report_stderr, warnings);
+	if (opt.check_only && lint_summary_total(warnings) > 0) {
+		fprintf(stderr, "moatd: %lu warnings, by kind (moat-check --lint lists each "
+		    "with its file:line):\n", lint_summary_total(warnings));
+		lint_summary_print(warnings, stderr);
+	}
+	lint_summary_free(&warnings);
 	if (cfg == NULL)
 		return 1;
 	if (opt.check_only) {

@@ -21,6 +21,7 @@
 #include "chain.h"
 #include "config.h"
 #include "decision.h"
+#include "lint.h"
 #include "log.h"
 #include "message.h"
 #include "msgbuf.h"
@@ -42,6 +43,7 @@ struct options {
 	const char *rcpts[RCPTS_MAX];
 	size_t nrcpts;
 	bool json, lint;
+	struct lint_summary *warnings;	/* --lint: counted by kind */
 	const char *file;
 };
 
@@ -66,10 +68,12 @@ report(void *ctx, bool fatal, const char *message)
 	const struct options *opt = ctx;
 
 	/* Warnings (unsupported rule lines) matter when linting, not per message. */
-	if (fatal)
+	if (fatal) {
 		fprintf(stderr, "%s\n", message);
-	else if (opt->lint)
+	} else if (opt->lint) {
 		fprintf(stderr, "warning: %s\n", message);
+		lint_summary_add(opt->warnings, message);
+	}
 }
 
 static bool
@@ -244,11 +248,20 @@ main(int argc, char **argv)
 	}
 	log_open("moat-check", false, LOG_LEVEL_WARNING);
 	message_view_init();
+	if (opt.lint)
+		opt.warnings = lint_summary_new();
 	cfg = config_load(opt.config_path, opt.overrides, opt.noverrides, report, &opt);
-	if (cfg == NULL)
+	if (cfg == NULL) {
+		lint_summary_free(&opt.warnings);
 		return 1;
+	}
 	log_set_level(cfg->log_level < LOG_LEVEL_WARNING ? cfg->log_level : LOG_LEVEL_WARNING);
 	if (opt.lint) {
+		if (lint_summary_total(opt.warnings) > 0) {
+			printf("%lu warnings, by kind:\n", lint_summary_total(opt.warnings));
+			lint_summary_print(opt.warnings, stdout);
+		}
+		lint_summary_free(&opt.warnings);
 		if (cfg->ruleset != NULL) {
 			const struct ruleset_stats *st = ruleset_get_stats(cfg->ruleset);
 			printf("%u rules from %u files (%u header, %u body, %u rawbody, %u uri, "
