@@ -10,6 +10,7 @@
  * Without libhs the projection is still here (tests use it) and the
  * database entry points send callers down the literal prefilter path.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,30 +265,38 @@ extended_comments(const char *re, uint32_t options)
 }
 
 /* Hyperscan compiles a bounded repeat into states, one per step: a
- * {0,2048} took 20 s to compile.  Above this bound PCRE2 alone runs it. */
+ * {0,2048} took 20 s to compile.  Over this bound, a single character's
+ * repeat is widened to {m,} (m at most the bound), which matches wherever
+ * the original does and costs Hyperscan one loop; a group's is refused. */
 #define REPEAT_MAX 128
 
-/* large_repeat - whether p ('{') starts a quantifier whose bound is over REPEAT_MAX */
-static bool
-large_repeat(const unsigned char *p, const unsigned char *end)
+/* quantifier - the {m}, {m,} or {m,n} at p: its length, 0 if p starts a
+ * literal brace; *min_r and *max_r (ULONG_MAX: none) get the bounds */
+static size_t
+quantifier(const unsigned char *p, const unsigned char *end, unsigned long *min_r,
+    unsigned long *max_r)
 {
-	unsigned long v = 0;
-	bool digits = false;
+	const unsigned char *q = p + 1;
+	unsigned long v[2] = { 0, 0 };
+	int field = 0;
+	bool digits[2] = { false, false };
 
-	for (p++; p < end && *p != '}'; p++) {
-		if (*p == ',') {
-			v = 0;
-			digits = false;
+	for (; q < end && *q != '}'; q++) {
+		if (*q == ',' && field == 0) {
+			field = 1;
 			continue;
 		}
-		if (*p < '0' || *p > '9')
-			return false;	/* not a quantifier: a literal brace */
-		v = v * 10 + (unsigned long)(*p - '0');
-		digits = true;
-		if (v > REPEAT_MAX)
-			return true;
+		if (*q < '0' || *q > '9')
+			return 0;
+		if (v[field] < 100000)
+			v[field] = v[field] * 10 + (unsigned long)(*q - '0');
+		digits[field] = true;
 	}
-	return p < end && digits && v > REPEAT_MAX;
+	if (q >= end || !digits[0])
+		return 0;
+	*min_r = v[0];
+	*max_r = field == 0 ? v[0] : digits[1] ? v[1] : ULONG_MAX;
+	return (size_t)(q + 1 - p);
 }
 
 /* text_anchor - whether re uses \A, \z, \Z or \G, which anchor at the
@@ -311,6 +320,8 @@ hsscan_project_pattern(const char *re)
 	const unsigned char *p = (const unsigned char *)re, *end = p + strlen(re);
 	struct out o = { 0 };
 	bool nonascii = false;
+	unsigned long qmin, qmax;
+	size_t qlen;
 
 	put(&o, "", 0);
 	while (p < end && !o.oom) {
@@ -320,8 +331,16 @@ hsscan_project_pattern(const char *re)
 		} else if (*p == '[') {
 			if (!char_class(&p, end, &o))
 				goto reject;
-		} else if (*p == '{' && large_repeat(p, end)) {
-			goto reject;
+		} else if (*p == '{' && p + 1 < end && p[1] == ',') {
+			goto reject;	/* {,n}: a quantifier in newer PCRE2 only */
+		} else if (*p == '{' && (qlen = quantifier(p, end, &qmin, &qmax)) > 0 &&
+		    (qmin > REPEAT_MAX || (qmax != ULONG_MAX && qmax > REPEAT_MAX))) {
+			char b[32];
+			if (o.len > 0 && o.p[o.len - 1] == ')')
+				goto reject;
+			snprintf(b, sizeof(b), "{%lu,}", qmin < REPEAT_MAX ? qmin : REPEAT_MAX);
+			put(&o, b, strlen(b));
+			p += qlen;
 		} else if (*p >= 0x80) {
 			size_t n = utf8_seq(p, end);
 			if (n == 0)
