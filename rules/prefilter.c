@@ -583,7 +583,7 @@ out:
 bool
 prefilter_scan(const struct prefilter *pf, const char *s, size_t len, unsigned char *marks)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	const unsigned char *p, *end;
 	const uint32_t *delta = pf->delta, *outhead = pf->outhead;
 	const struct output *outs = pf->outs;
 	size_t ncls = pf->ncls;
@@ -591,6 +591,8 @@ prefilter_scan(const struct prefilter *pf, const char *s, size_t len, unsigned c
 
 	if (!pf->built || s == NULL)
 		return s == NULL && pf->built;
+	p = (const unsigned char *)s;
+	end = p + len;
 	if (memmem(s, len, "\xe2\x84\xaa", 3) != NULL || memmem(s, len, "\xc5\xbf", 2) != NULL)
 		return false;
 	for (; p < end; p++) {

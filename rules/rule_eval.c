@@ -756,7 +756,7 @@ prefilter(struct eval *ev)
 			if (ev->oom)
 				ev->unfiltered[t] = true;
 			else
-				scan_text(ev, t, lines.s, lines.len);
+				scan_text(ev, t, lines.s != NULL ? lines.s : "", lines.len);
 			free(lines.s);
 			break;
 		}
