@@ -163,6 +163,30 @@ def test_reload_swaps_rules(backend, moatd, rules_file):
     assert recs[1]["config"] > recs[0]["config"], "the record names the new generation"
 
 
+def hyperscan_built() -> bool:
+    """Whether the moatd under test was configured with Hyperscan."""
+    makefile = moatd_binary().resolve().parent.parent / "Makefile"
+    try:
+        return "-DHAVE_HYPERSCAN" in makefile.read_text()
+    except OSError:
+        return False
+
+
+def test_hyperscan_prefilter_at_start_and_reload(backend, moatd, rules_file):
+    """moatd builds the Hyperscan prefilter before the set serves, at start and on
+    SIGHUP, and the rules hit through it as without it."""
+    if not hyperscan_built():
+        pytest.skip("moatd was built without Hyperscan")
+    m = moatd(backend, rules=str(rules_file))
+    assert "rules: Hyperscan prefilters" in m.log_text(), m.log_text()
+    assert send(m, make_message(b"pills\r\n", subject="spammy")).code == 550
+    m.signal(signal.SIGHUP)
+    wait_until(lambda: "reloaded configuration: generation" in m.log_text(), 10, what="reload")
+    assert m.log_text().count("rules: Hyperscan prefilters") == 2
+    assert send(m, make_message(b"pills\r\n", subject="spammy")).code == 550
+    assert send(m, make_message(b"hello\r\n")).code == 250
+
+
 def test_broken_reload_keeps_old_set(backend, moatd, rules_file):
     """A broken rule file on SIGHUP: the old set stays and the log names file:line."""
     m = moatd(backend, rules=str(rules_file))
