@@ -781,6 +781,16 @@ report_meta(void *ctx, bool fatal, const struct rule *r, const char *message)
 	report(ctx, fatal, r->where, "meta %s: %s", r->name, message);
 }
 
+/* add_literal - rule id's literal into *pf, made on first use; false
+ * when out of memory */
+static bool
+add_literal(struct prefilter **pf, const char *literal, size_t id)
+{
+	if (*pf == NULL && (*pf = prefilter_new()) == NULL)
+		return false;
+	return prefilter_add(*pf, literal, id);
+}
+
 /* build_prefilters - one automaton per text type over its rules'
  * literals; false when out of memory */
 static bool
@@ -788,12 +798,7 @@ build_prefilters(struct ruleset *rs)
 {
 	for (size_t i = 0; i < rs->nrules; i++) {
 		struct rule *r = &rs->rules[i];
-		struct prefilter **pf = &rs->prefilter[r->type];
-		if (r->literal == NULL)
-			continue;
-		if (*pf == NULL && (*pf = prefilter_new()) == NULL)
-			return false;
-		if (!prefilter_add(*pf, r->literal, i))
+		if (r->literal != NULL && !add_literal(&rs->prefilter[r->type], r->literal, i))
 			return false;
 	}
 	for (size_t t = 0; t < RULE_TYPE_COUNT; t++)
@@ -926,53 +931,44 @@ void
 ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *reportfn, void *ctx)
 {
 	struct hsscan_pattern *pats;
-	bool *accepted;
-	size_t *which;
+	bool *accepted, ok;
 
 	if (rs == NULL || rs->accelerated)
 		return;
 	rs->accelerated = true;
 	pats = calloc(rs->nrules + 1, sizeof(*pats));
 	accepted = calloc(rs->nrules + 1, sizeof(*accepted));
-	which = calloc(rs->nrules + 1, sizeof(*which));
-	for (size_t t = 0; t < RULE_TYPE_COUNT && pats != NULL && accepted != NULL &&
-	    which != NULL; t++) {
+	ok = pats != NULL && accepted != NULL;
+	for (size_t t = 0; t < RULE_TYPE_COUNT && ok; t++) {
 		size_t n = 0;
 		const char *why;
 		for (size_t i = 0; i < rs->nrules; i++) {
 			const struct rule *r = &rs->rules[i];
-			if (r->type != t || r->source == NULL)
-				continue;
-			pats[n] = (struct hsscan_pattern){ r->source->pattern, r->source->options,
-				r->source->utf, t == RULE_URI, i };
-			which[n++] = i;
+			if (r->type == t && r->source != NULL)
+				pats[n++] = (struct hsscan_pattern){ r->source->pattern,
+					r->source->options, r->source->utf, t == RULE_URI, i };
 		}
 		if (n == 0)
 			continue;
-		rs->hs[t] = hsscan_build(pats, n, accepted, &why);
-		if (rs->hs[t] == NULL && *why != '\0') {
+		if ((rs->hs[t] = hsscan_build(pats, n, accepted, &why)) == NULL) {
+			if (*why == '\0')
+				continue;	/* it took none of them */
 			if (reportfn != NULL && strstr(why, "without Hyperscan") == NULL)
 				reportfn(ctx, false, "rules", why);
 			break;
 		}
-		if (rs->hs[t] == NULL)
-			continue;
-		for (size_t k = 0; k < n; k++) {
-			struct rule *r = &rs->rules[which[k]];
+		/* the rules it did not take keep their literal, in an automaton
+		 * of their own */
+		for (size_t k = 0; k < n && ok; k++) {
+			struct rule *r = &rs->rules[pats[k].id];
 			r->in_hs = accepted[k];
 			rs->stats.hyperscan += accepted[k];
-			if (accepted[k] || r->literal == NULL)
-				continue;
-			if ((rs->prefilter_rest[t] == NULL &&
-			    (rs->prefilter_rest[t] = prefilter_new()) == NULL) ||
-			    !prefilter_add(rs->prefilter_rest[t], r->literal, which[k]))
-				goto oom;
+			if (!accepted[k] && r->literal != NULL)
+				ok = add_literal(&rs->prefilter_rest[t], r->literal, pats[k].id);
 		}
-		if (rs->prefilter_rest[t] != NULL && !prefilter_build(rs->prefilter_rest[t]))
-			goto oom;
+		ok = ok && (rs->prefilter_rest[t] == NULL || prefilter_build(rs->prefilter_rest[t]));
 	}
-	if (pats == NULL || accepted == NULL || which == NULL) {
-oom:
+	if (!ok) {
 		/* back to the literal prefilter alone */
 		for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
 			hsscan_free(&rs->hs[t]);
@@ -988,7 +984,6 @@ oom:
 		free_source(&rs->rules[i].source);
 	free(pats);
 	free(accepted);
-	free(which);
 }
 
 const struct ruleset_stats *
