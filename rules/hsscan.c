@@ -404,7 +404,6 @@ hsscan_project_text(const char *s, size_t len, char *out)
 
 #ifdef HAVE_HYPERSCAN
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include <hs.h>
@@ -424,7 +423,7 @@ static atomic_ulong next_serial = 1;
  * checks the whole database's CRC (it was most of a 4 KB message's cost). */
 #define FITTED_MAX 16
 
-struct scan_tls {
+struct hsscan_state {
 	hs_scratch_t *scratch;
 	unsigned long fitted[FITTED_MAX];
 	size_t next_fitted;
@@ -432,68 +431,36 @@ struct scan_tls {
 	size_t cap;
 };
 
-/* fit_scratch - this thread's scratch, fit for db */
+/* fit_scratch - the state's scratch, fit for db */
 static bool
-fit_scratch(struct scan_tls *t, const struct hsscan *hs)
+fit_scratch(struct hsscan_state *st, const struct hsscan *hs)
 {
 	for (size_t i = 0; i < FITTED_MAX; i++)
-		if (t->fitted[i] == hs->serial)
+		if (st->fitted[i] == hs->serial)
 			return true;
-	if (hs_alloc_scratch(hs->db, &t->scratch) != HS_SUCCESS)
+	if (hs_alloc_scratch(hs->db, &st->scratch) != HS_SUCCESS)
 		return false;
-	t->fitted[t->next_fitted++ % FITTED_MAX] = hs->serial;
+	st->fitted[st->next_fitted++ % FITTED_MAX] = hs->serial;
 	return true;
 }
 
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-static bool tls_key_ok;
-
-static void
-tls_free(void *p)
+struct hsscan_state *
+hsscan_state_new(void)
 {
-	struct scan_tls *t = p;
-
-	if (t == NULL)
-		return;
-	hs_free_scratch(t->scratch);
-	free(t->buf);
-	free(t);
-}
-
-static void
-tls_init(void)
-{
-	tls_key_ok = pthread_key_create(&tls_key, tls_free) == 0;
-}
-
-static struct scan_tls *
-tls_get(void)
-{
-	struct scan_tls *t;
-
-	pthread_once(&tls_once, tls_init);
-	if (!tls_key_ok)
-		return NULL;
-	if ((t = pthread_getspecific(tls_key)) != NULL)
-		return t;
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return NULL;
-	if (pthread_setspecific(tls_key, t) != 0) {
-		free(t);
-		return NULL;
-	}
-	return t;
+	return calloc(1, sizeof(struct hsscan_state));
 }
 
 void
-hsscan_thread_cleanup(void)
+hsscan_state_free(struct hsscan_state **stp)
 {
-	pthread_once(&tls_once, tls_init);
-	if (!tls_key_ok)
+	struct hsscan_state *st = *stp;
+
+	*stp = NULL;
+	if (st == NULL)
 		return;
-	tls_free(pthread_getspecific(tls_key));
-	pthread_setspecific(tls_key, NULL);
+	hs_free_scratch(st->scratch);
+	free(st->buf);
+	free(st);
 }
 
 /* ---- at load ---- */
@@ -644,30 +611,30 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to, unsign
 }
 
 bool
-hsscan_scan(const struct hsscan *hs, const char *s, size_t len, unsigned char *marks)
+hsscan_scan(const struct hsscan *hs, struct hsscan_state *st, const char *s, size_t len,
+    unsigned char *marks)
 {
 	struct scan_ctx sc = { hs->ids, marks };
-	struct scan_tls *t = tls_get();
 
 	if (s == NULL) {
 		s = "";
 		len = 0;
 	}
-	if (t == NULL || len > UINT32_MAX || !fit_scratch(t, hs))
+	if (st == NULL || len > UINT32_MAX || !fit_scratch(st, hs))
 		return false;
 	if (!ascii_only(s, len)) {
-		if (len > t->cap) {
-			char *nb = realloc(t->buf, len);
+		if (len > st->cap) {
+			char *nb = realloc(st->buf, len);
 			if (nb == NULL)
 				return false;
-			t->buf = nb;
-			t->cap = len;
+			st->buf = nb;
+			st->cap = len;
 		}
-		if ((len = hsscan_project_text(s, len, t->buf)) == SIZE_MAX)
+		if ((len = hsscan_project_text(s, len, st->buf)) == SIZE_MAX)
 			return false;
-		s = t->buf;
+		s = st->buf;
 	}
-	return hs_scan(hs->db, s, (unsigned)len, 0, t->scratch, on_match, &sc) == HS_SUCCESS;
+	return hs_scan(hs->db, s, (unsigned)len, 0, st->scratch, on_match, &sc) == HS_SUCCESS;
 }
 
 void
@@ -698,9 +665,11 @@ hsscan_build(const struct hsscan_pattern *pats, size_t n, bool *accepted, const 
 }
 
 bool
-hsscan_scan(const struct hsscan *hs, const char *s, size_t len, unsigned char *marks)
+hsscan_scan(const struct hsscan *hs, struct hsscan_state *st, const char *s, size_t len,
+    unsigned char *marks)
 {
 	(void)hs;
+	(void)st;
 	(void)s;
 	(void)len;
 	(void)marks;
@@ -714,9 +683,16 @@ hsscan_free(struct hsscan **hsp)
 	*hsp = NULL;
 }
 
-void
-hsscan_thread_cleanup(void)
+struct hsscan_state *
+hsscan_state_new(void)
 {
+	return NULL;
+}
+
+void
+hsscan_state_free(struct hsscan_state **stp)
+{
+	*stp = NULL;
 }
 
 #endif

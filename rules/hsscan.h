@@ -18,9 +18,9 @@
  * or on a CPU it does not support, hsscan_build() returns NULL and the
  * literal prefilter (prefilter.h) does the work alone.
  *
- * A database is immutable once built; each scanning thread has its own
- * scratch space and projection buffer, so any number of threads may scan
- * one database at once.
+ * A database is immutable once built; a scan's scratch space and
+ * projection buffer are in a struct hsscan_state that one thread uses at a
+ * time, so any number of threads may scan one database at once.
  */
 #ifndef MOAT_HSSCAN_H
 #define MOAT_HSSCAN_H
@@ -40,6 +40,7 @@ struct hsscan_pattern {
 };
 
 struct hsscan;
+struct hsscan_state;
 
 /*
  * hsscan_build - one database over pats[0..n): accepted[i] says whether
@@ -50,14 +51,22 @@ struct hsscan;
 struct hsscan *hsscan_build(const struct hsscan_pattern *pats, size_t n, bool *accepted,
     const char **why_r);
 
+/* hsscan_state_new - scan state for one thread (its owner frees it with
+ * hsscan_state_free()); NULL without Hyperscan or memory, and then
+ * hsscan_scan() always says it cannot tell */
+struct hsscan_state *hsscan_state_new(void);
+void hsscan_state_free(struct hsscan_state **st);
+
 /*
- * hsscan_scan - marks[id] = 1 for each pattern that may match s[0..len).
+ * hsscan_scan - marks[id] = 1 for each pattern that may match s[0..len),
+ * with st's scratch space.
  * Returns false, marks unchanged or partly set, when it cannot tell: the
  * text holds a character PCRE2 case-folds to an ASCII letter (U+212A,
  * U+017F), or memory or scratch space could not be had.  Then every
  * pattern must be taken as possible.
  */
-bool hsscan_scan(const struct hsscan *hs, const char *s, size_t len, unsigned char *marks);
+bool hsscan_scan(const struct hsscan *hs, struct hsscan_state *st, const char *s, size_t len,
+    unsigned char *marks);
 
 /* hsscan_project_pattern - the byte-mode form of a UTF-mode pattern
  * (malloc'ed), or NULL if it has a construct the projection cannot carry
@@ -71,8 +80,5 @@ char *hsscan_project_pattern(const char *re);
 size_t hsscan_project_text(const char *s, size_t len, char *out);
 
 void hsscan_free(struct hsscan **hs);
-
-/* hsscan_thread_cleanup - release this thread's scratch space now */
-void hsscan_thread_cleanup(void);
 
 #endif

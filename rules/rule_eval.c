@@ -6,8 +6,8 @@
  * prefilter found one of its literals in that text.
  *
  * Evaluation is thread-safe: the set is read-only, and the PCRE2 match
- * context, JIT stack and match data belong to the calling thread (created
- * on first use, freed at thread exit).  Every match is bounded by a match
+ * context, JIT stack and match data and the Hyperscan scan state belong
+ * to the calling thread (created on first use, freed at thread exit).  Every match is bounded by a match
  * limit; a rule that reaches it counts as not matched and is reported.
  */
 #include <pthread.h>
@@ -313,6 +313,7 @@ struct match_tls {
 	pcre2_match_context *mctx;
 	pcre2_jit_stack *stack;
 	pcre2_match_data *md;
+	struct hsscan_state *hs;	/* NULL: no Hyperscan scans in this thread */
 };
 
 static pthread_key_t tls_key;
@@ -329,6 +330,7 @@ tls_free(void *p)
 	pcre2_match_data_free(t->md);
 	pcre2_jit_stack_free(t->stack);
 	pcre2_match_context_free(t->mctx);
+	hsscan_state_free(&t->hs);
 	free(t);
 }
 
@@ -356,6 +358,7 @@ tls_get(void)
 	t->md = pcre2_match_data_create(1, NULL);
 	/* NULL where the JIT is unavailable: then the interpreter runs. */
 	t->stack = pcre2_jit_stack_create(RULESET_JIT_STACK_MIN, RULESET_JIT_STACK_MAX, NULL);
+	t->hs = hsscan_state_new();
 	if (t->mctx == NULL || t->md == NULL || pthread_setspecific(tls_key, t) != 0) {
 		tls_free(t);
 		return NULL;
@@ -370,7 +373,6 @@ tls_get(void)
 void
 rule_eval_thread_cleanup(void)
 {
-	hsscan_thread_cleanup();
 	pthread_once(&tls_once, tls_init);
 	if (!tls_ok)
 		return;
@@ -702,7 +704,7 @@ scan_text(struct eval *ev, size_t t, const char *s, size_t len)
 	bool hs_ok = false;
 
 	if (rs->hs[t] != NULL && rs->prefilter_mode == PREFILTER_ALL && !ev->hs_failed[t])
-		hs_ok = hsscan_scan(rs->hs[t], s, len, ev->seen);
+		hs_ok = hsscan_scan(rs->hs[t], ev->tls->hs, s, len, ev->seen);
 	ev->hs_failed[t] |= !hs_ok;
 	if (pf == NULL) {
 		/* no literals: Hyperscan alone, or every rule runs */

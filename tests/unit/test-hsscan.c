@@ -16,6 +16,10 @@
 #include "hsscan.h"
 #include "test.h"
 
+/* The scan state every test uses (NULL without Hyperscan, where the scan
+ * tests skip). */
+static struct hsscan_state *state;
+
 static void
 test_project_pattern(void)
 {
@@ -185,7 +189,7 @@ test_scan_superset(void)
 		CHECK(accepted[i]);
 	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
 		unsigned char marks[sizeof(pats) / sizeof(pats[0])] = { 0 };
-		CHECK(hsscan_scan(hs, texts[t], strlen(texts[t]), marks));
+		CHECK(hsscan_scan(hs, state, texts[t], strlen(texts[t]), marks));
 		for (size_t i = 0; i < n; i++) {
 			if (!pcre_matches(pats[i].re, pats[i].options, texts[t]))
 				continue;
@@ -198,7 +202,7 @@ test_scan_superset(void)
 	}
 	CHECK(checked >= 12);
 	unsigned char marks[sizeof(pats) / sizeof(pats[0])] = { 0 };
-	CHECK(!hsscan_scan(hs, "o\xe2\x84\xaa", 4, marks));
+	CHECK(!hsscan_scan(hs, state, "o\xe2\x84\xaa", 4, marks));
 	hsscan_free(&hs);
 	CHECK(hs == NULL);
 }
@@ -227,7 +231,7 @@ test_per_line(void)
 	}
 	CHECK(accepted[0] && accepted[1] && accepted[4]);
 	CHECK(!accepted[2] && !accepted[3]);
-	CHECK(hsscan_scan(hs, lines, strlen(lines), marks));
+	CHECK(hsscan_scan(hs, state, lines, strlen(lines), marks));
 	CHECK(marks[0] && marks[1]);
 	CHECK(!marks[4]);	/* not per line: anchored at the start of the text */
 	hsscan_free(&hs);
@@ -243,8 +247,10 @@ static const struct test_case cases[] = {
 int
 main(void)
 {
-	int rc = test_main(cases, TEST_COUNT(cases));
+	int rc;
 
-	hsscan_thread_cleanup();
+	state = hsscan_state_new();
+	rc = test_main(cases, TEST_COUNT(cases));
+	hsscan_state_free(&state);
 	return rc;
 }
