@@ -198,8 +198,9 @@ golden_dir(char *out, size_t outlen)
 	return false;
 }
 
+/* read_text - the file, NUL-terminated, its length in *len_r if not NULL */
 static char *
-read_text(const char *path)
+read_text(const char *path, size_t *len_r)
 {
 	FILE *fp = fopen(path, "rb");
 	char *buf;
@@ -216,6 +217,8 @@ read_text(const char *path)
 		buf = NULL;
 	}
 	fclose(fp);
+	if (buf != NULL && len_r != NULL)
+		*len_r = (size_t)(len > 0 ? len : 0);
 	return buf;
 }
 
@@ -251,7 +254,7 @@ golden_one(const char *dir, const char *name, bool update)
 		printf("  updated %s\n", expected_path);
 		return;
 	}
-	if ((want = read_text(expected_path)) == NULL) {
+	if ((want = read_text(expected_path, NULL)) == NULL) {
 		printf("  %s: missing (MOAT_UPDATE_GOLDEN=1 writes it)\n", expected_path);
 		test_failures++;
 		return;
@@ -1201,18 +1204,13 @@ equivalence_glob(struct ruleset *rs, const char *pattern, size_t *nmsg, size_t *
 	if (glob(pattern, 0, NULL, &g) != 0)
 		return;
 	for (size_t i = 0; i < g.gl_pathc; i++) {
-		FILE *f = fopen(g.gl_pathv[i], "rb");
-		char *data = NULL;
-		long len = -1;
-		if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
-		    fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)len + 1)) != NULL &&
-		    fread(data, 1, (size_t)len, f) == (size_t)len) {
-			prefilter_equivalence_msg(rs, g.gl_pathv[i], data, (size_t)len, hits);
+		size_t len;
+		char *data = read_text(g.gl_pathv[i], &len);
+		if (data != NULL) {
+			prefilter_equivalence_msg(rs, g.gl_pathv[i], data, len, hits);
 			(*nmsg)++;
 		}
 		free(data);
-		if (f != NULL)
-			fclose(f);
 	}
 	globfree(&g);
 }
