@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accelerator.h"
 #include "caps.h"
 #include "config.h"
 #include "decision.h"
@@ -80,34 +81,6 @@ report_log(void *ctx, bool fatal, const char *message)
 		log_error("reload: %s", message);
 	else
 		log_debug("reload: rules: %s", message);
-}
-
-static void
-report_accel(void *ctx, bool fatal, const char *where, const char *message)
-{
-	(void)ctx;
-	(void)fatal;
-	log_warning("%s: %s; rules run with the literal prefilter alone", where, message);
-}
-
-/* accelerate_rules - the Hyperscan prefilter, built before the set serves
- * (at start, or on the main thread during a reload while the workers go
- * on with the old set) */
-static void
-accelerate_rules(struct config *cfg)
-{
-	struct timespec t0, t1;
-
-	if (cfg->ruleset == NULL)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ruleset_accelerate(cfg->ruleset, report_accel, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	const struct ruleset_stats *st = ruleset_get_stats(cfg->ruleset);
-	if (st->hyperscan > 0)
-		log_info("rules: Hyperscan prefilters %u text rules (built in %.1f s)",
-		    st->hyperscan, (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
 /* log_rules - one line on what the rule set holds */
@@ -253,7 +226,6 @@ reload(const struct options *opt)
 		config_unref(&old);
 		return;
 	}
-	accelerate_rules(cfg);
 	if (strcmp(cfg->listen_text, old->listen_text) != 0)
 		log_warning("reload: listen changed: takes effect at restart");
 	if (cfg->log_syslog != old->log_syslog)
@@ -262,6 +234,7 @@ reload(const struct options *opt)
 	if (!decision_open(cfg->decision_log, error, sizeof(error)))
 		log_error("reload: decision_log: %s (records go on to the old file)", error);
 	config_unref(&old);
+	accelerator_submit(cfg->ruleset, cfg->generation);
 	config_swap(cfg);
 	log_rules(cfg);
 	log_info("reloaded configuration: generation %llu", (unsigned long long)cfg->generation);
@@ -305,7 +278,6 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_open("moatd", cfg->log_syslog, cfg->log_level);
-	accelerate_rules(cfg);
 	if (!decision_open(cfg->decision_log, error, sizeof(error))) {
 		log_error("decision_log: %s", error);
 		return 1;
@@ -328,6 +300,11 @@ main(int argc, char **argv)
 		log_error("cannot start the check thread pool");
 		return 2;
 	}
+	if (!accelerator_start()) {
+		log_error("cannot start the rule accelerator thread");
+		return 2;
+	}
+	accelerator_submit(cfg->ruleset, cfg->generation);
 	probe_backend(cfg, true);
 	config_swap(config_ref(cfg));
 
@@ -384,6 +361,7 @@ main(int argc, char **argv)
 		worker_drain(workers[i]);
 	for (unsigned i = 0; i < nworkers; i++)
 		worker_wait(workers[i]);
+	accelerator_stop();
 	/* Jobs still running post to the (stopped) workers; join frees those. */
 	pool_stop();
 	for (unsigned i = 0; i < nworkers; i++)

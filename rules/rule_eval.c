@@ -395,6 +395,9 @@ struct hval {
 
 struct eval {
 	const struct ruleset *rs;
+	/* the Hyperscan prefilter as it stood when this evaluation began
+	 * (NULL: none yet, or the tests asked for the literal one alone) */
+	const struct ruleset_accel *accel;
 	const struct message_view *mv;
 	const struct rule_envelope *env;
 	struct match_tls *tls;
@@ -699,20 +702,20 @@ match(struct eval *ev, const struct rule *r, const char *s, size_t len)
 static void
 scan_text(struct eval *ev, size_t t, const char *s, size_t len)
 {
-	const struct ruleset *rs = ev->rs;
-	const struct prefilter *pf = rs->prefilter[t];
+	const struct prefilter *pf = ev->rs->prefilter[t];
+	const struct hsscan *hs = ev->accel != NULL ? ev->accel->hs[t] : NULL;
 	bool hs_ok = false;
 
-	if (rs->hs[t] != NULL && rs->prefilter_mode == PREFILTER_ALL && !ev->hs_failed[t])
-		hs_ok = hsscan_scan(rs->hs[t], ev->tls->hs, s, len, ev->seen);
+	if (hs != NULL && !ev->hs_failed[t])
+		hs_ok = hsscan_scan(hs, ev->tls->hs, s, len, ev->seen);
 	ev->hs_failed[t] |= !hs_ok;
 	if (pf == NULL) {
 		/* no literals: Hyperscan alone, or every rule runs */
-		ev->unfiltered[t] |= !hs_ok && rs->hs[t] != NULL;
+		ev->unfiltered[t] |= !hs_ok && hs != NULL;
 		return;
 	}
 	if (hs_ok)
-		pf = rs->prefilter_rest[t];
+		pf = ev->accel->prefilter_rest[t];
 	if (pf != NULL)
 		ev->unfiltered[t] |= !prefilter_scan(pf, s, len, ev->seen);
 }
@@ -728,7 +731,7 @@ prefilter(struct eval *ev)
 
 	for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
 		if (rs->prefilter_mode == PREFILTER_NONE ||
-		    (rs->prefilter[t] == NULL && rs->hs[t] == NULL)) {
+		    (rs->prefilter[t] == NULL && (ev->accel == NULL || ev->accel->hs[t] == NULL))) {
 			ev->unfiltered[t] = true;
 			continue;
 		}
@@ -778,7 +781,7 @@ may_match(const struct eval *ev, const struct rule *r)
 	if (r->type == RULE_HEADER || r->type == RULE_META || ev->seen[i])
 		return true;
 	/* Hyperscan took it and scanned every text: its word is final. */
-	if (r->in_hs && !ev->hs_failed[r->type] && ev->rs->prefilter_mode == PREFILTER_ALL)
+	if (ev->accel != NULL && ev->accel->in_hs[i] && !ev->hs_failed[r->type])
 		return false;
 	/* Else the literal, if the automaton scanned every text. */
 	return r->literal == NULL || ev->unfiltered[r->type];
@@ -861,6 +864,8 @@ ruleset_eval(const struct ruleset *rs, const struct message_view *mv,
 	ev.seen = calloc(rs->nrules + 1, 1);
 	if (ev.vals == NULL || ev.hits == NULL || ev.seen == NULL)
 		goto fail;
+	if (rs->prefilter_mode == PREFILTER_ALL)
+		ev.accel = atomic_load_explicit(&rs->accel, memory_order_acquire);
 	prefilter(&ev);
 	/* rs->order: the matching rules, then the metas, each after the
 	 * metas it uses */

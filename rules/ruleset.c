@@ -846,6 +846,19 @@ link_rules(struct loader *ld)
 }
 
 static void
+accel_free(struct ruleset_accel *a)
+{
+	if (a == NULL)
+		return;
+	for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
+		hsscan_free(&a->hs[t]);
+		prefilter_free(&a->prefilter_rest[t]);
+	}
+	free(a->in_hs);
+	free(a);
+}
+
+static void
 ruleset_free(struct ruleset *rs)
 {
 	if (rs == NULL)
@@ -854,11 +867,9 @@ ruleset_free(struct ruleset *rs)
 		rule_free(&rs->rules[i]);
 	for (size_t i = 0; i < rs->nkeys; i++)
 		free(rs->keys[i].field);
-	for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
+	for (size_t t = 0; t < RULE_TYPE_COUNT; t++)
 		prefilter_free(&rs->prefilter[t]);
-		prefilter_free(&rs->prefilter_rest[t]);
-		hsscan_free(&rs->hs[t]);
-	}
+	accel_free((struct ruleset_accel *)atomic_load(&rs->accel));
 	free(rs->rules);
 	free(rs->order);
 	free(rs->keys);
@@ -925,20 +936,23 @@ ruleset_unref(struct ruleset **rsp)
 		ruleset_free(rs);
 }
 
-/* ruleset_accelerate - one Hyperscan database per text type; rules it
- * cannot take keep their literal.  The sources are not needed after this. */
-void
-ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *reportfn, void *ctx)
+/*
+ * accel_build - one Hyperscan database per text type; the rules it cannot
+ * take keep their literal, in an automaton of their own.  NULL if no
+ * database was built (*count_r is then 0).
+ */
+static struct ruleset_accel *
+accel_build(const struct ruleset *rs, ruleset_report_fn *reportfn, void *ctx,
+    unsigned *count_r)
 {
-	struct hsscan_pattern *pats;
-	bool *accepted, ok;
+	struct ruleset_accel *a = calloc(1, sizeof(*a));
+	struct hsscan_pattern *pats = calloc(rs->nrules + 1, sizeof(*pats));
+	bool *accepted = calloc(rs->nrules + 1, sizeof(*accepted));
+	bool ok = a != NULL && pats != NULL && accepted != NULL &&
+	    (a->in_hs = calloc(rs->nrules + 1, 1)) != NULL;
+	bool any = false;
 
-	if (rs == NULL || rs->accelerated)
-		return;
-	rs->accelerated = true;
-	pats = calloc(rs->nrules + 1, sizeof(*pats));
-	accepted = calloc(rs->nrules + 1, sizeof(*accepted));
-	ok = pats != NULL && accepted != NULL;
+	*count_r = 0;
 	for (size_t t = 0; t < RULE_TYPE_COUNT && ok; t++) {
 		size_t n = 0;
 		const char *why;
@@ -950,40 +964,48 @@ ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *reportfn, void *ctx)
 		}
 		if (n == 0)
 			continue;
-		if ((rs->hs[t] = hsscan_build(pats, n, accepted, &why)) == NULL) {
+		if ((a->hs[t] = hsscan_build(pats, n, accepted, &why)) == NULL) {
 			if (*why == '\0')
 				continue;	/* it took none of them */
 			if (reportfn != NULL && strstr(why, "without Hyperscan") == NULL)
 				reportfn(ctx, false, "rules", why);
 			break;
 		}
-		/* the rules it did not take keep their literal, in an automaton
-		 * of their own */
+		any = true;
 		for (size_t k = 0; k < n && ok; k++) {
-			struct rule *r = &rs->rules[pats[k].id];
-			r->in_hs = accepted[k];
-			rs->stats.hyperscan += accepted[k];
+			const struct rule *r = &rs->rules[pats[k].id];
+			a->in_hs[pats[k].id] = accepted[k];
+			*count_r += accepted[k];
 			if (!accepted[k] && r->literal != NULL)
-				ok = add_literal(&rs->prefilter_rest[t], r->literal, pats[k].id);
+				ok = add_literal(&a->prefilter_rest[t], r->literal, pats[k].id);
 		}
-		ok = ok && (rs->prefilter_rest[t] == NULL || prefilter_build(rs->prefilter_rest[t]));
+		ok = ok && (a->prefilter_rest[t] == NULL || prefilter_build(a->prefilter_rest[t]));
 	}
-	if (!ok) {
-		/* back to the literal prefilter alone */
-		for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
-			hsscan_free(&rs->hs[t]);
-			prefilter_free(&rs->prefilter_rest[t]);
-		}
-		for (size_t i = 0; i < rs->nrules; i++)
-			rs->rules[i].in_hs = false;
-		rs->stats.hyperscan = 0;
-		if (reportfn != NULL)
-			reportfn(ctx, false, "rules", "out of memory for Hyperscan");
-	}
-	for (size_t i = 0; i < rs->nrules; i++)
-		free_source(&rs->rules[i].source);
 	free(pats);
 	free(accepted);
+	if (ok && any)
+		return a;
+	if (!ok && reportfn != NULL)
+		reportfn(ctx, false, "rules", "out of memory for Hyperscan");
+	accel_free(a);
+	*count_r = 0;
+	return NULL;
+}
+
+unsigned
+ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *reportfn, void *ctx)
+{
+	unsigned count = 0;
+
+	if (rs == NULL || atomic_exchange(&rs->accelerate_claimed, true))
+		return 0;
+	struct ruleset_accel *a = accel_build(rs, reportfn, ctx, &count);
+	if (a != NULL)
+		atomic_store_explicit(&rs->accel, a, memory_order_release);
+	/* Nothing reads the sources but the build above. */
+	for (size_t i = 0; i < rs->nrules; i++)
+		free_source(&rs->rules[i].source);
+	return count;
 }
 
 const struct ruleset_stats *

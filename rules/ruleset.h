@@ -31,7 +31,6 @@ struct ruleset_stats {
 	unsigned files;
 	unsigned rules;		/* scored or sub-rules that will be evaluated */
 	unsigned header, body, rawbody, uri, full, meta;
-	unsigned hyperscan;	/* text rules Hyperscan prefilters (hsscan.h) */
 	unsigned unsupported;	/* lines reported and skipped */
 	unsigned errors;	/* fatal problems */
 };
@@ -70,14 +69,17 @@ struct ruleset *ruleset_load(const char *const *paths, size_t npaths,
     ruleset_report_fn *report, void *ctx, struct ruleset_stats *stats_r);
 
 /*
- * ruleset_accelerate - build the Hyperscan prefilter of a set just loaded,
- * before it is shared: a few seconds for SpamAssassin's stock rules, then
- * several times faster matching (the hits are the same either way).
- * Without Hyperscan, or where it fails (reported as a warning), the set
- * keeps its literal prefilter.  moatd does this; moat-check, which runs
- * one message, does not.
+ * ruleset_accelerate - build the Hyperscan prefilter of a set: a few
+ * seconds for SpamAssassin's stock rules, then several times faster
+ * matching (the hits are the same either way).  It may run while other
+ * threads evaluate with the set: each message uses the prefilter if it
+ * was complete when its evaluation began.  The first call does the work;
+ * later ones return 0 at once.  Returns how many text rules Hyperscan
+ * took; 0 without Hyperscan, or where it failed (reported as a warning),
+ * and the set keeps its literal prefilter.  moatd does this on a thread
+ * of its own; moat-check, which runs one message, does not.
  */
-void ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *report, void *ctx);
+unsigned ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *report, void *ctx);
 
 struct ruleset *ruleset_ref(struct ruleset *rs);
 void ruleset_unref(struct ruleset **rs);

@@ -85,7 +85,6 @@ struct rule {
 	/* ... and the regex as written with what it was compiled with, for
 	 * Hyperscan (hsscan.h); freed by ruleset_accelerate() */
 	struct regex_source *source;
-	bool in_hs;		/* Hyperscan prefilters it */
 	/* header rules */
 	size_t key;		/* index into ruleset->keys */
 	bool exists;		/* exists:Field */
@@ -101,6 +100,16 @@ enum prefilter_mode {
 	PREFILTER_NONE,		/* every rule runs */
 };
 
+/* The Hyperscan prefilter of a set (ruleset_accelerate). */
+struct ruleset_accel {
+	/* per rule type: the Hyperscan database of its rules, NULL if none,
+	 * and the automaton of the literals of the rules it does not cover,
+	 * which is all that must run where the database could scan */
+	struct hsscan *hs[RULE_TYPE_COUNT];
+	struct prefilter *prefilter_rest[RULE_TYPE_COUNT];
+	unsigned char *in_hs;	/* in_hs[r]: a database prefilters rule r */
+};
+
 struct ruleset {
 	atomic_uint refs;
 	struct rule *rules;	/* live rules, in file order */
@@ -111,12 +120,11 @@ struct ruleset {
 	struct ruleset_stats stats;
 	/* per rule type: the automaton of its rules' literals, NULL if none */
 	struct prefilter *prefilter[RULE_TYPE_COUNT];
-	/* per rule type: the Hyperscan database of its rules, NULL if none,
-	 * and the automaton of the literals of the rules it does not cover,
-	 * which is all that must run where the database could scan */
-	struct hsscan *hs[RULE_TYPE_COUNT];
-	struct prefilter *prefilter_rest[RULE_TYPE_COUNT];
-	bool accelerated;	/* ruleset_accelerate() ran */
+	/* what ruleset_accelerate() built, published whole once it is done
+	 * (NULL until then: the literal automata do the work alone); a
+	 * message takes one look at it, so it sees either all or none */
+	_Atomic(const struct ruleset_accel *) accel;
+	atomic_bool accelerate_claimed;	/* ruleset_accelerate() ran or runs */
 	/* tests only: which prefilters run */
 	enum prefilter_mode prefilter_mode;
 };

@@ -97,6 +97,7 @@ done
 
 LISTEN=127.0.0.1:$PROXY_PORT
 BACKEND=127.0.0.1:$SINK_PORT
+CUSTOM_PROXY=$PROXY_CMD
 if [ -z "$PROXY_CMD" ]; then
 	PROXY_CMD="$(printf '%q' "$MOATD") -c /dev/null -o listen={listen} -o backend={backend}"
 	# No rules unless asked (--moat-opt rules=...): the baseline is the bare proxy.
@@ -263,11 +264,25 @@ start_sink() { # start_sink TAG
 	wait_banner "$SINK_PORT" "$SINK_PID" 10
 }
 
+# wait_prefilter LOG PID: moatd builds its rules' Hyperscan prefilter on a
+# thread after it starts listening; measure only once the log says it ended
+# (or that there are no rules).  Bounded by START_TIMEOUT + 120 s.
+wait_prefilter() {
+	local i
+	for ((i = 0; i < (START_TIMEOUT + 120) * 5; i++)); do
+		alive "$2" || return 1
+		grep -Eq 'rules: (none|generation 1: )' "$1" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 start_proxy() { # start_proxy TAG
 	bash -c "exec $PROXY_CMD" </dev/null >"$WORK/proxy.$1.log" 2>&1 &
 	PROXY_PID=$!
 	PIDS+=("$PROXY_PID")
-	wait_banner "$PROXY_PORT" "$PROXY_PID" "$START_TIMEOUT"
+	wait_banner "$PROXY_PORT" "$PROXY_PID" "$START_TIMEOUT" || return 1
+	[ -n "$CUSTOM_PROXY" ] || wait_prefilter "$WORK/proxy.$1.log" "$PROXY_PID"
 }
 
 stop_sink() {

@@ -13,6 +13,7 @@
 #include <glob.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -979,6 +980,101 @@ out:
 	ruleset_unref(&rs);
 }
 
+/* accelerate_arg: an evaluating thread, before and after the prefilter
+ * is published under it */
+struct accelerate_arg {
+	const struct ruleset *rs;
+	const struct message_view *mv;
+	const char *want;		/* the hits, by name */
+	atomic_bool *published;
+	atomic_int rounds;		/* evaluations done */
+	int rounds_after;		/* begun after ruleset_accelerate() returned */
+	int bad;
+};
+
+static void *
+accelerate_thread(void *p)
+{
+	struct accelerate_arg *a = p;
+
+	/* bounded: it stops two evaluations after the prefilter was published,
+	 * or after 60 s (the build takes about a second) */
+	time_t deadline = time(NULL) + 60;
+	for (int i = 0; a->rounds_after < 2 && time(NULL) < deadline; i++) {
+		bool after = atomic_load(a->published);
+		struct rule_result res;
+		char names[256] = "";
+		if (!ruleset_eval(a->rs, a->mv, &default_env, &res))
+			a->bad++;
+		for (size_t h = 0; h < res.nhits; h++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			    h > 0 ? " " : "", res.hits[h].name);
+		if (strcmp(names, a->want) != 0) {
+			printf("  round %d: hits \"%s\", want \"%s\"\n", i, names, a->want);
+			a->bad++;
+		}
+		rule_result_free(&res);
+		a->rounds_after += after;
+		atomic_fetch_add(&a->rounds, 1);
+	}
+	return NULL;
+}
+
+/*
+ * The Hyperscan prefilter built while other threads evaluate with the set
+ * (moatd builds it on a thread of its own after the set starts serving):
+ * every evaluation, before, during and after, gives the same hits.
+ */
+static void
+test_accelerate_while_evaluating(void)
+{
+	struct reports rep;
+	char *text = malloc(64 * 1024);
+	size_t len = (size_t)snprintf(text, 64 * 1024,
+	    "body   PILLS   /viagra/i\n"
+	    "body   LINK    /https:/\n"
+	    "uri    SHORT   /bit\\.ly/\n"
+	    "rawbody RAW    /Regards/\n"
+	    "meta   BOTH    PILLS && SHORT\n");
+	/* enough rules that the build takes a while */
+	for (int i = 0; i < 300; i++)
+		len += (size_t)snprintf(text + len, 64 * 1024 - len,
+		    "body GEN_%03d /\\bno%03dword\\w{0,4}(?:x|y[a-z]{2,9})\\b/i\n", i, i);
+	struct ruleset *rs = load_text(text, &rep);
+	struct message_view *mv = parse(plain_msg);
+	atomic_bool published = false;
+	struct accelerate_arg args[2];
+	pthread_t tids[2];
+
+	free(text);
+	CHECK(rs != NULL && mv != NULL);
+	if (rs == NULL || mv == NULL)
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		args[i] = (struct accelerate_arg){ .rs = rs, .mv = mv,
+			.want = "PILLS LINK SHORT RAW BOTH", .published = &published };
+		CHECK(pthread_create(&tids[i], NULL, accelerate_thread, &args[i]) == 0);
+	}
+	/* each thread has evaluated without the prefilter at least once */
+	for (int wait = 0; wait < 500 && (atomic_load(&args[0].rounds) == 0 ||
+	    atomic_load(&args[1].rounds) == 0); wait++)
+		usleep(10000);
+	unsigned n = ruleset_accelerate(rs, NULL, NULL);
+	atomic_store(&published, true);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(tids[i], NULL);
+		CHECK_INT(args[i].bad, 0);
+		CHECK(args[i].rounds_after >= 1);
+	}
+	printf("  %u rules in Hyperscan; evaluations %d and %d\n", n,
+	    atomic_load(&args[0].rounds), atomic_load(&args[1].rounds));
+	/* a second call does nothing */
+	CHECK_INT(ruleset_accelerate(rs, NULL, NULL), 0);
+out:
+	message_view_free(&mv);
+	ruleset_unref(&rs);
+}
+
 /* ---- the stock SpamAssassin rules ---- */
 
 static void
@@ -1242,7 +1338,7 @@ test_prefilter_stock(void)
 	CHECK(rs != NULL);
 	if (rs == NULL)
 		return;
-	ruleset_accelerate(rs, collect, &rep);
+	unsigned hyperscan = ruleset_accelerate(rs, collect, &rep);
 	for (size_t i = 0; i < rs->nrules; i++) {
 		all[rs->rules[i].type]++;
 		lit[rs->rules[i].type] += rs->rules[i].literal != NULL;
@@ -1252,7 +1348,7 @@ test_prefilter_stock(void)
 	printf("  literals: body %zu/%zu, rawbody %zu/%zu, full %zu/%zu, uri %zu/%zu; "
 	    "Hyperscan: %u\n", lit[RULE_BODY], all[RULE_BODY], lit[RULE_RAWBODY],
 	    all[RULE_RAWBODY], lit[RULE_FULL], all[RULE_FULL], lit[RULE_URI], all[RULE_URI],
-	    ruleset_get_stats(rs)->hyperscan);
+	    hyperscan);
 	CHECK(lit[RULE_BODY] > 0);
 	prefilter_equivalence_msg(rs, "plain_msg", plain_msg, strlen(plain_msg), &hits);
 	prefilter_equivalence_msg(rs, "unicode_msg", unicode_msg, strlen(unicode_msg), &hits);
@@ -1293,6 +1389,7 @@ static const struct test_case cases[] = {
 	{ "prefilter_literals", test_prefilter_literals },
 	{ "prefilter_eval", test_prefilter_eval },
 	{ "prefilter_stock", test_prefilter_stock },
+	{ "accelerate_while_evaluating", test_accelerate_while_evaluating },
 };
 
 int
