@@ -815,12 +815,15 @@ structure_cut(const char *s, size_t n, size_t *left)
 	for (size_t i = 0; i < n; ) {
 		const char *nl = memchr(s + i, '\n', n - i);
 		size_t end = nl != NULL ? (size_t)(nl - s) + 1 : n, j = i;
-		while (j < end && s[j] > ' ' && s[j] < 0x7F && s[j] != ':')
-			j++;
-		while (j < end && (s[j] == ' ' || s[j] == '\t'))
-			j++;
-		bool structural = (end - i >= 2 && s[i] == '-' && s[i + 1] == '-') ||
-		    (j < end && s[j] == ':');
+		bool structural = end - i >= 2 && s[i] == '-' && s[i + 1] == '-';
+		/* most lines (text, base64) have no colon: one memchr says so */
+		if (!structural && memchr(s + i, ':', end - i) != NULL) {
+			while (j < end && s[j] > ' ' && s[j] < 0x7F && s[j] != ':')
+				j++;
+			while (j < end && (s[j] == ' ' || s[j] == '\t'))
+				j++;
+			structural = j < end && s[j] == ':';
+		}
 		if (structural && (*left)-- == 0) {
 			*left = 0;
 			return i;

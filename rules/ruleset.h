@@ -91,6 +91,28 @@ bool ruleset_eval(const struct ruleset *rs, const struct message_view *mv,
 void rule_result_free(struct rule_result *r);
 
 /* ruleset_stats - the counts of a loaded set */
+/* What one text rule costs on one message (ruleset_profile). */
+struct rule_cost {
+	const char *name, *where;	/* the rule's; valid while the set lives */
+	const char *type;		/* "body", "rawbody", "uri", "full" */
+	double hyperscan_us;	/* a Hyperscan database of this regex alone, one
+				 * scan of the text; < 0: Hyperscan does not take it */
+	double pcre_us;		/* PCRE2 over the text (each URI, for uri rules) */
+	double estimate_us;	/* its share in moatd: the scan, plus PCRE2 if the
+				 * scan lets it through; PCRE2 alone if not taken */
+	bool hit;
+};
+
+/*
+ * ruleset_profile - *costs_r (malloc'ed; the caller frees it) gets every
+ * body, rawbody, uri and full rule's cost on mv, the most expensive
+ * first; returns how many.  Each regex is timed alone, so it takes
+ * seconds for a big set.  Needs a set not accelerated (the Hyperscan
+ * column needs the regex sources); moat-check --profile calls it.
+ */
+size_t ruleset_profile(const struct ruleset *rs, const struct message_view *mv,
+    struct rule_cost **costs_r);
+
 const struct ruleset_stats *ruleset_get_stats(const struct ruleset *rs);
 
 #endif

@@ -3,6 +3,7 @@ backend, tagging, rejection, monitor mode, reload (also under load) and
 moat-check on the same rule files."""
 
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -300,6 +301,42 @@ def test_moat_check_json_is_one_record(tmp_path, rules_file):
     for key in ("ts", "id", "client_name", "helo", "tls", "size", "stage", "score",
                 "reply", "backend_reply", "ms"):
         assert key in rec
+
+
+def test_moat_check_profile_names_the_costly_rules(tmp_path):
+    """--profile=N lists the N costliest text rules on the message, costliest first,
+    each with its file:line; a rule that hit says so.  It refuses to mix with --json."""
+    rules = tmp_path / "profile.rules"
+    rules.write_text(
+        "body  CHEAP_HIT   /pills/\n"
+        "body  CHEAP_MISS  /zebra-crossing/\n"
+        # a word of 5+ letters then a space, eight times over: work at every word
+        "body  COSTLY      /\\b(?:[a-z]{5,}\\s+){8}[0-9]/\n"
+        "uri   URI_RULE    /example\\.invalid/\n"
+        "header SUBJ       Subject =~ /x/\n")
+    prose = b" ".join([b"rather lengthy words follow another"] * 400)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(make_message(prose + b" pills https://www.example.invalid/\r\n"))
+    r = run_check(["-c", "/dev/null", "-o", f"rules={rules}", "--profile=3", str(eml)])
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    head, _, table = out.partition("profile: 4 text rules")
+    assert "action:" in head, "the usual report comes first"
+    rows = [line.split() for line in table.splitlines() if re.match(r"\s+[0-9.]+ us ", line)]
+    assert len(rows) == 3, table
+    estimates = [float(row[0]) for row in rows]
+    assert estimates == sorted(estimates, reverse=True), table
+    assert rows[0][-1] == f"{rules}:3" and "COSTLY" in rows[0], table
+    # without N: the 20 costliest, here all four
+    r = run_check(["-c", "/dev/null", "-o", f"rules={rules}", "--profile", str(eml)])
+    table = r.stdout.decode().partition("profile: 4 text rules")[2]
+    rows = {line.split()[-2] if line.endswith("(hit)") else line.split()[-1]: line
+            for line in table.splitlines() if re.match(r"\s+[0-9.]+ us ", line)}
+    assert sorted(rows) == [f"{rules}:{n}" for n in (1, 2, 3, 4)], table
+    assert rows[f"{rules}:1"].endswith("(hit)") and not rows[f"{rules}:2"].endswith("(hit)")
+    assert "SUBJ" not in table, "header rules are not profiled"
+    r = run_check(["-c", "/dev/null", "-o", f"rules={rules}", "--profile", "--json", str(eml)])
+    assert r.returncode == 2 and b"usage" in r.stderr
 
 
 def test_moat_check_agrees_with_moatd(backend, moatd, rules_file, tmp_path):
