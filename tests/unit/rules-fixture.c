@@ -13,28 +13,26 @@
 #include <unistd.h>
 
 #include "rules-fixture.h"
+#include "test.h"
 
 static char tmpdir[64];
 
-bool
-fixture_setup(void)
+int
+fixture_run(const struct test_case *cases, size_t n)
 {
+	/* every file write_file() is given a name of */
+	static const char *const names[] = { "test.rules", "nul.rules", "empty.rules",
+		"extra.rules" };
+	char path[PATH_MAX];
+	int rc;
+
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/moat-test-rules.XXXXXX");
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
-		return false;
+		return 1;
 	}
 	message_view_init();
-	return true;
-}
-
-void
-fixture_teardown(void)
-{
-	char path[PATH_MAX];
-	static const char *const names[] = { "test.rules", "nul.rules", "empty.rules",
-		"extra.rules" };
-
+	rc = test_main(cases, n);
 	message_view_deinit();
 	rule_eval_thread_cleanup();
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -42,6 +40,7 @@ fixture_teardown(void)
 		unlink(path);
 	}
 	rmdir(tmpdir);
+	return rc;
 }
 
 const char *

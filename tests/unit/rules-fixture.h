@@ -33,10 +33,11 @@ extern const char plain_msg[];		/* MSG_HEAD, a text/plain body with a URI */
 extern const char *const default_rcpts[];	/* two recipients */
 extern const struct rule_envelope default_env;
 
-/* fixture_setup - the temporary directory and the MIME library; false on failure */
-bool fixture_setup(void);
-/* fixture_teardown - removes what fixture_setup() and write_file() made */
-void fixture_teardown(void);
+struct test_case;
+/* fixture_run - test_main() between the set-up (a temporary directory,
+ * the MIME library) and the clean-up; the exit status */
+int fixture_run(const struct test_case *cases, size_t n);
+/* fixture_tmpdir - the temporary directory write_file() writes into */
 const char *fixture_tmpdir(void);
 
 /* collect - a ruleset_report_fn that appends to a struct reports */

@@ -373,9 +373,5 @@ static const struct test_case cases[] = {
 int
 main(void)
 {
-	if (!fixture_setup())
-		return 1;
-	int rc = test_main(cases, TEST_COUNT(cases));
-	fixture_teardown();
-	return rc;
+	return fixture_run(cases, TEST_COUNT(cases));
 }
