@@ -37,6 +37,9 @@ enum meta_op {
 	MOP_NE,
 	MOP_AND,
 	MOP_OR,
+	/* only in a meta_program: */
+	MOP_HIT,		/* push hits[rule] */
+	MOP_STORE,		/* hits[rule] = the value; the stack empties */
 	MOP_COUNT		/* must be last */
 };
 
@@ -388,6 +391,28 @@ meta_bind_value(struct meta_expr *e, size_t i, double v)
 	e->operands[i].value = v;
 }
 
+/* binary - a op b; && and || give an operand's value, as in Perl */
+static inline double
+binary(enum meta_op op, double a, double b)
+{
+	switch (op) {
+	case MOP_MUL: return a * b;
+	/* Perl dies on a division by zero; the meta then cannot hit. */
+	case MOP_DIV: return b != 0 ? a / b : 0;
+	case MOP_ADD: return a + b;
+	case MOP_SUB: return a - b;
+	case MOP_LT: return a < b;
+	case MOP_LE: return a <= b;
+	case MOP_GT: return a > b;
+	case MOP_GE: return a >= b;
+	case MOP_EQ: return a == b;
+	case MOP_NE: return a != b;
+	case MOP_AND: return a != 0 ? b : a;
+	case MOP_OR: return a != 0 ? a : b;
+	default: return a;
+	}
+}
+
 /* meta_eval - run the program; && and || give an operand's value, as in Perl */
 double
 meta_eval(const struct meta_expr *e, const unsigned char *hits)
@@ -419,25 +444,110 @@ meta_eval(const struct meta_expr *e, const unsigned char *hits)
 		}
 		b = st[--sp];
 		a = st[sp - 1];
-		switch (in->op) {
-		case MOP_MUL: a = a * b; break;
-		/* Perl dies on a division by zero; the meta then cannot hit. */
-		case MOP_DIV: a = b != 0 ? a / b : 0; break;
-		case MOP_ADD: a = a + b; break;
-		case MOP_SUB: a = a - b; break;
-		case MOP_LT: a = a < b; break;
-		case MOP_LE: a = a <= b; break;
-		case MOP_GT: a = a > b; break;
-		case MOP_GE: a = a >= b; break;
-		case MOP_EQ: a = a == b; break;
-		case MOP_NE: a = a != b; break;
-		case MOP_AND: a = a != 0 ? b : a; break;
-		case MOP_OR: a = a != 0 ? a : b; break;
-		default: break;
-		}
-		st[sp - 1] = a;
+		st[sp - 1] = binary(in->op, a, b);
 	}
 	return sp == 1 ? st[0] : 0;
+}
+
+/*
+ * A meta program: every meta of a set in evaluation order, in one array.
+ * Evaluating 759 metas one expression at a time meant two scattered
+ * allocations each, and in moatd, where the network code has just
+ * evicted them, cache misses cost five times the arithmetic.
+ */
+struct meta_step {
+	uint8_t op;		/* enum meta_op */
+	uint32_t rule;		/* MOP_HIT, MOP_STORE */
+	double number;		/* MOP_NUMBER */
+};
+
+struct meta_program {
+	struct meta_step *steps;
+	size_t nsteps;
+};
+
+struct meta_program *
+meta_program_build(const struct rule *rules, const size_t *metas, size_t n)
+{
+	struct meta_program *p = calloc(1, sizeof(*p));
+	size_t total = 0;
+
+	if (p == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		total += rules[metas[i]].meta->ncode + 1;
+	if ((p->steps = calloc(total + 1, sizeof(*p->steps))) == NULL) {
+		free(p);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct meta_expr *e = rules[metas[i]].meta;
+		for (size_t k = 0; k < e->ncode; k++) {
+			const struct meta_insn *in = &e->code[k];
+			struct meta_step *st = &p->steps[p->nsteps++];
+			const struct meta_operand *o = &e->operands[in->operand];
+			st->op = (uint8_t)in->op;
+			st->number = in->number;
+			if (in->op == MOP_OPERAND && o->rule >= 0) {
+				st->op = MOP_HIT;
+				st->rule = (uint32_t)o->rule;
+			} else if (in->op == MOP_OPERAND) {
+				st->op = MOP_NUMBER;
+				st->number = o->value;
+			}
+		}
+		p->steps[p->nsteps++] = (struct meta_step){ .op = MOP_STORE,
+			.rule = (uint32_t)metas[i] };
+	}
+	return p;
+}
+
+/* meta_program_run - as meta_eval() for each meta in turn, each seeing the
+ * metas before it */
+void
+meta_program_run(const struct meta_program *p, unsigned char *hits)
+{
+	double st[META_STACK_MAX + 1];
+	size_t sp = 0;
+
+	for (size_t i = 0; p != NULL && i < p->nsteps; i++) {
+		const struct meta_step *in = &p->steps[i];
+		double a, b;
+
+		switch (in->op) {
+		case MOP_NUMBER:
+			st[sp++] = in->number;
+			continue;
+		case MOP_HIT:
+			st[sp++] = hits[in->rule];
+			continue;
+		case MOP_STORE:
+			hits[in->rule] = sp == 1 && st[0] != 0;
+			sp = 0;
+			continue;
+		case MOP_NOT:
+			st[sp - 1] = st[sp - 1] == 0;
+			continue;
+		case MOP_NEG:
+			st[sp - 1] = -st[sp - 1];
+			continue;
+		default:
+			break;
+		}
+		b = st[--sp];
+		a = st[sp - 1];
+		st[sp - 1] = binary(in->op, a, b);
+	}
+}
+
+void
+meta_program_free(struct meta_program **pp)
+{
+	if (*pp == NULL)
+		return;
+	free((*pp)->steps);
+	free(*pp);
+	*pp = NULL;
 }
 
 /* The colours of a depth-first search. */

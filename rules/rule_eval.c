@@ -869,12 +869,11 @@ ruleset_eval(const struct ruleset *rs, const struct message_view *mv,
 	prefilter(&ev);
 	/* rs->order: the matching rules, then the metas, each after the
 	 * metas it uses */
-	for (size_t i = 0; i < rs->nrules; i++) {
-		const struct rule *r = &rs->rules[rs->order[i]];
-		bool hit = r->type == RULE_META ? meta_eval(r->meta, ev.hits) != 0 : eval_rule(&ev, r);
-		ev.hits[rs->order[i]] = hit;
-		nhits += hit && r->reported;
-	}
+	for (size_t i = 0; i < rs->nmatching; i++)
+		ev.hits[rs->order[i]] = eval_rule(&ev, &rs->rules[rs->order[i]]);
+	meta_program_run(rs->metas, ev.hits);
+	for (size_t i = 0; i < rs->nrules; i++)
+		nhits += ev.hits[i] && rs->rules[i].reported;
 	if (ev.oom || (nhits > 0 && (res->hits = calloc(nhits, sizeof(*res->hits))) == NULL))
 		goto fail;
 	for (size_t i = 0; i < rs->nrules; i++) {

@@ -839,8 +839,10 @@ link_rules(struct loader *ld)
 		ld->st.rules++;
 		(*per_type[rs->rules[i].type])++;
 	}
+	rs->nmatching = n;
 	if (meta_link(rs->rules, rs->nrules, rs->order + n, find_rule, report_meta, ld) ==
-	    SIZE_MAX || ld->oom || !build_prefilters(rs))
+	    SIZE_MAX || ld->oom || !build_prefilters(rs) || (rs->nrules > n &&
+	    (rs->metas = meta_program_build(rs->rules, rs->order + n, rs->nrules - n)) == NULL))
 		report(ld, true, "rules", "out of memory");
 	return rs;
 }
@@ -872,6 +874,7 @@ ruleset_free(struct ruleset *rs)
 	accel_free((struct ruleset_accel *)atomic_load(&rs->accel));
 	free(rs->rules);
 	free(rs->order);
+	meta_program_free(&rs->metas);
 	free(rs->keys);
 	free(rs);
 }

@@ -115,6 +115,8 @@ struct ruleset {
 	struct rule *rules;	/* live rules, in file order */
 	size_t nrules;
 	size_t *order;		/* evaluation order: matches, then metas sorted */
+	size_t nmatching;	/* order[0..nmatching): the rules that are not metas */
+	struct meta_program *metas;	/* order[nmatching..nrules) as one program */
 	struct header_key *keys;
 	size_t nkeys;
 	struct ruleset_stats stats;
@@ -142,6 +144,13 @@ void meta_bind_rule(struct meta_expr *e, size_t i, size_t rule);
 void meta_bind_value(struct meta_expr *e, size_t i, double v);
 /* meta_eval - the value, with hits[r] the value of rule r (0 or 1) */
 double meta_eval(const struct meta_expr *e, const unsigned char *hits);
+/* meta_program_build - the linked metas rules[metas[0..n)], in that order,
+ * as one program; NULL without memory */
+struct meta_program *meta_program_build(const struct rule *rules, const size_t *metas,
+    size_t n);
+/* meta_program_run - hits[m] for each meta m of the program (NULL: none) */
+void meta_program_run(const struct meta_program *p, unsigned char *hits);
+void meta_program_free(struct meta_program **p);
 /*
  * meta_link - bind the operands of every meta in rules[] by name: find()
  * gives a rule index, or -1 (counts 0) or -2 (counts 0, one warning per

@@ -198,6 +198,19 @@ test_meta_eval(void)
 			printf("  %s: got %g, want %g\n", meta_cases[i].expr, got, meta_cases[i].want);
 			test_failures++;
 		}
+		/* the same meta as rule 4 of a program (what ruleset_eval runs) */
+		struct rule rules[5] = { [4] = { .type = RULE_META, .meta = e } };
+		size_t meta_index = 4;
+		unsigned char hits[5] = { 0, 0, 0, 0, 2 };
+		memcpy(hits, meta_cases[i].hits, 4);
+		struct meta_program *prog = meta_program_build(rules, &meta_index, 1);
+		CHECK(prog != NULL);
+		meta_program_run(prog, hits);
+		if (hits[4] != (meta_cases[i].want != 0)) {
+			printf("  %s: the program gives %d\n", meta_cases[i].expr, hits[4]);
+			test_failures++;
+		}
+		meta_program_free(&prog);
 		meta_free(&e);
 	}
 }
