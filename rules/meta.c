@@ -485,13 +485,15 @@ meta_program_build(const struct rule *rules, const size_t *metas, size_t n)
 		for (size_t k = 0; k < e->ncode; k++) {
 			const struct meta_insn *in = &e->code[k];
 			struct meta_step *st = &p->steps[p->nsteps++];
-			const struct meta_operand *o = &e->operands[in->operand];
 			st->op = (uint8_t)in->op;
 			st->number = in->number;
-			if (in->op == MOP_OPERAND && o->rule >= 0) {
+			if (in->op != MOP_OPERAND)
+				continue;
+			const struct meta_operand *o = &e->operands[in->operand];
+			if (o->rule >= 0) {
 				st->op = MOP_HIT;
 				st->rule = (uint32_t)o->rule;
-			} else if (in->op == MOP_OPERAND) {
+			} else {
 				st->op = MOP_NUMBER;
 				st->number = o->value;
 			}
