@@ -391,29 +391,40 @@ meta_bind_value(struct meta_expr *e, size_t i, double v)
 	e->operands[i].value = v;
 }
 
-/* binary - a op b; && and || give an operand's value, as in Perl */
-static inline double
-binary(enum meta_op op, double a, double b)
+/* operate - an operator on the stack st[0, *sp); && and || give an
+ * operand's value, as in Perl */
+static inline void
+operate(enum meta_op op, double *st, size_t *sp)
 {
+	double *top = &st[*sp - 1];
+
 	switch (op) {
-	case MOP_MUL: return a * b;
-	/* Perl dies on a division by zero; the meta then cannot hit. */
-	case MOP_DIV: return b != 0 ? a / b : 0;
-	case MOP_ADD: return a + b;
-	case MOP_SUB: return a - b;
-	case MOP_LT: return a < b;
-	case MOP_LE: return a <= b;
-	case MOP_GT: return a > b;
-	case MOP_GE: return a >= b;
-	case MOP_EQ: return a == b;
-	case MOP_NE: return a != b;
-	case MOP_AND: return a != 0 ? b : a;
-	case MOP_OR: return a != 0 ? a : b;
-	default: return a;
+	case MOP_NOT: *top = *top == 0; return;
+	case MOP_NEG: *top = -*top; return;
+	default: break;
 	}
+	double b = *top, a = top[-1];
+	(*sp)--;
+	switch (op) {
+	case MOP_MUL: a = a * b; break;
+	/* Perl dies on a division by zero; the meta then cannot hit. */
+	case MOP_DIV: a = b != 0 ? a / b : 0; break;
+	case MOP_ADD: a = a + b; break;
+	case MOP_SUB: a = a - b; break;
+	case MOP_LT: a = a < b; break;
+	case MOP_LE: a = a <= b; break;
+	case MOP_GT: a = a > b; break;
+	case MOP_GE: a = a >= b; break;
+	case MOP_EQ: a = a == b; break;
+	case MOP_NE: a = a != b; break;
+	case MOP_AND: a = a != 0 ? b : a; break;
+	case MOP_OR: a = a != 0 ? a : b; break;
+	default: break;
+	}
+	top[-1] = a;
 }
 
-/* meta_eval - run the program; && and || give an operand's value, as in Perl */
+/* meta_eval - run one expression's code */
 double
 meta_eval(const struct meta_expr *e, const unsigned char *hits)
 {
@@ -422,29 +433,15 @@ meta_eval(const struct meta_expr *e, const unsigned char *hits)
 
 	for (size_t i = 0; i < e->ncode; i++) {
 		const struct meta_insn *in = &e->code[i];
-		double a, b;
 
-		switch (in->op) {
-		case MOP_NUMBER:
+		if (in->op == MOP_NUMBER) {
 			st[sp++] = in->number;
-			continue;
-		case MOP_OPERAND: {
+		} else if (in->op == MOP_OPERAND) {
 			const struct meta_operand *o = &e->operands[in->operand];
 			st[sp++] = o->rule >= 0 ? (double)hits[o->rule] : o->value;
-			continue;
+		} else {
+			operate(in->op, st, &sp);
 		}
-		case MOP_NOT:
-			st[sp - 1] = st[sp - 1] == 0;
-			continue;
-		case MOP_NEG:
-			st[sp - 1] = -st[sp - 1];
-			continue;
-		default:
-			break;
-		}
-		b = st[--sp];
-		a = st[sp - 1];
-		st[sp - 1] = binary(in->op, a, b);
 	}
 	return sp == 1 ? st[0] : 0;
 }
@@ -514,31 +511,17 @@ meta_program_run(const struct meta_program *p, unsigned char *hits)
 
 	for (size_t i = 0; p != NULL && i < p->nsteps; i++) {
 		const struct meta_step *in = &p->steps[i];
-		double a, b;
 
-		switch (in->op) {
-		case MOP_NUMBER:
+		if (in->op == MOP_NUMBER) {
 			st[sp++] = in->number;
-			continue;
-		case MOP_HIT:
+		} else if (in->op == MOP_HIT) {
 			st[sp++] = hits[in->rule];
-			continue;
-		case MOP_STORE:
+		} else if (in->op == MOP_STORE) {
 			hits[in->rule] = sp == 1 && st[0] != 0;
 			sp = 0;
-			continue;
-		case MOP_NOT:
-			st[sp - 1] = st[sp - 1] == 0;
-			continue;
-		case MOP_NEG:
-			st[sp - 1] = -st[sp - 1];
-			continue;
-		default:
-			break;
+		} else {
+			operate(in->op, st, &sp);
 		}
-		b = st[--sp];
-		a = st[sp - 1];
-		st[sp - 1] = binary(in->op, a, b);
 	}
 }
 
