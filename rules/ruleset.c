@@ -5,8 +5,9 @@
  * does, follows if/ifplugin/else/endif blocks, parses each directive,
  * compiles every regex once (PCRE2, JIT), then links: scores, flags and
  * descriptions onto rules, meta operands onto rules, metas into dependency
- * order, text rules' literals into one prefilter automaton per type.  Owns the set and all it holds; reports every problem, as
- * "file:line" and a message, through the caller's function.
+ * order and one program, text rules' literals into one prefilter automaton
+ * per type (accelerate.c).  Owns the set and all it holds; reports every
+ * problem, as "file:line" and a message, through the caller's function.
  */
 #include <sys/stat.h>
 
@@ -20,7 +21,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "hsscan.h"
 #include "prefilter.h"
 #include "ruleset_private.h"
 
@@ -160,7 +160,8 @@ name_find(struct loader *ld, const char *name, bool create)
 	return (long)ld->nnames++;
 }
 
-static void
+/* free_source - a regex as written; the Hyperscan build is its last reader */
+void
 free_source(struct regex_source **src)
 {
 	if (*src != NULL)
@@ -781,32 +782,6 @@ report_meta(void *ctx, bool fatal, const struct rule *r, const char *message)
 	report(ctx, fatal, r->where, "meta %s: %s", r->name, message);
 }
 
-/* add_literal - rule id's literal into *pf, made on first use; false
- * when out of memory */
-static bool
-add_literal(struct prefilter **pf, const char *literal, size_t id)
-{
-	if (*pf == NULL && (*pf = prefilter_new()) == NULL)
-		return false;
-	return prefilter_add(*pf, literal, id);
-}
-
-/* build_prefilters - one automaton per text type over its rules'
- * literals; false when out of memory */
-static bool
-build_prefilters(struct ruleset *rs)
-{
-	for (size_t i = 0; i < rs->nrules; i++) {
-		struct rule *r = &rs->rules[i];
-		if (r->literal != NULL && !add_literal(&rs->prefilter[r->type], r->literal, i))
-			return false;
-	}
-	for (size_t t = 0; t < RULE_TYPE_COUNT; t++)
-		if (rs->prefilter[t] != NULL && !prefilter_build(rs->prefilter[t]))
-			return false;
-	return true;
-}
-
 /* link_rules - the live definitions become the rule set, metas bound and sorted */
 static struct ruleset *
 link_rules(struct loader *ld)
@@ -845,19 +820,6 @@ link_rules(struct loader *ld)
 	    (rs->metas = meta_program_build(rs->rules, rs->order + n, rs->nrules - n)) == NULL))
 		report(ld, true, "rules", "out of memory");
 	return rs;
-}
-
-static void
-accel_free(struct ruleset_accel *a)
-{
-	if (a == NULL)
-		return;
-	for (size_t t = 0; t < RULE_TYPE_COUNT; t++) {
-		hsscan_free(&a->hs[t]);
-		prefilter_free(&a->prefilter_rest[t]);
-	}
-	free(a->in_hs);
-	free(a);
 }
 
 static void
@@ -937,78 +899,6 @@ ruleset_unref(struct ruleset **rsp)
 	*rsp = NULL;
 	if (rs != NULL && atomic_fetch_sub(&rs->refs, 1) == 1)
 		ruleset_free(rs);
-}
-
-/*
- * accel_build - one Hyperscan database per text type; the rules it cannot
- * take keep their literal, in an automaton of their own.  NULL if no
- * database was built (*count_r is then 0).
- */
-static struct ruleset_accel *
-accel_build(const struct ruleset *rs, ruleset_report_fn *reportfn, void *ctx,
-    unsigned *count_r)
-{
-	struct ruleset_accel *a = calloc(1, sizeof(*a));
-	struct hsscan_pattern *pats = calloc(rs->nrules + 1, sizeof(*pats));
-	bool *accepted = calloc(rs->nrules + 1, sizeof(*accepted));
-	bool ok = a != NULL && pats != NULL && accepted != NULL &&
-	    (a->in_hs = calloc(rs->nrules + 1, 1)) != NULL;
-	bool any = false;
-
-	*count_r = 0;
-	for (size_t t = 0; t < RULE_TYPE_COUNT && ok; t++) {
-		size_t n = 0;
-		const char *why;
-		for (size_t i = 0; i < rs->nrules; i++) {
-			const struct rule *r = &rs->rules[i];
-			if (r->type == t && r->source != NULL)
-				pats[n++] = (struct hsscan_pattern){ r->source->pattern,
-					r->source->options, r->source->utf, t == RULE_URI, i };
-		}
-		if (n == 0)
-			continue;
-		if ((a->hs[t] = hsscan_build(pats, n, accepted, &why)) == NULL) {
-			if (*why == '\0')
-				continue;	/* it took none of them */
-			if (reportfn != NULL && strstr(why, "without Hyperscan") == NULL)
-				reportfn(ctx, false, "rules", why);
-			break;
-		}
-		any = true;
-		for (size_t k = 0; k < n && ok; k++) {
-			const struct rule *r = &rs->rules[pats[k].id];
-			a->in_hs[pats[k].id] = accepted[k];
-			*count_r += accepted[k];
-			if (!accepted[k] && r->literal != NULL)
-				ok = add_literal(&a->prefilter_rest[t], r->literal, pats[k].id);
-		}
-		ok = ok && (a->prefilter_rest[t] == NULL || prefilter_build(a->prefilter_rest[t]));
-	}
-	free(pats);
-	free(accepted);
-	if (ok && any)
-		return a;
-	if (!ok && reportfn != NULL)
-		reportfn(ctx, false, "rules", "out of memory for Hyperscan");
-	accel_free(a);
-	*count_r = 0;
-	return NULL;
-}
-
-unsigned
-ruleset_accelerate(struct ruleset *rs, ruleset_report_fn *reportfn, void *ctx)
-{
-	unsigned count = 0;
-
-	if (rs == NULL || atomic_exchange(&rs->accelerate_claimed, true))
-		return 0;
-	struct ruleset_accel *a = accel_build(rs, reportfn, ctx, &count);
-	if (a != NULL)
-		atomic_store_explicit(&rs->accel, a, memory_order_release);
-	/* Nothing reads the sources but the build above. */
-	for (size_t i = 0; i < rs->nrules; i++)
-		free_source(&rs->rules[i].source);
-	return count;
 }
 
 const struct ruleset_stats *

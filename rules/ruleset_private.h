@@ -131,6 +131,16 @@ struct ruleset {
 	enum prefilter_mode prefilter_mode;
 };
 
+/* ruleset.c */
+void free_source(struct regex_source **src);
+
+/* accelerate.c */
+/* build_prefilters - one automaton per text type over its rules'
+ * literals; false when out of memory */
+bool build_prefilters(struct ruleset *rs);
+/* accel_free - what ruleset_accelerate() built (NULL is fine) */
+void accel_free(struct ruleset_accel *a);
+
 /* meta.c: expressions of meta rules and of "if" conditions. */
 #define META_CONDITION 0x01	/* "if" syntax: word(arguments) is an operand */
 
