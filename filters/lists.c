@@ -65,6 +65,26 @@ denied(struct filter_result *res, const char *symbol, const char *value, const c
 	filter_set_verdict(res, VERDICT_REJECT, reply);
 }
 
+/* One allow/deny pair of lists, as the stage that checks it sees it. */
+struct pair_check {
+	bool denied, allowed;		/* the value is on the deny / allow list */
+	const char *deny_symbol, *allow_symbol;
+	const char *value;
+	const char *what;		/* names the value in the reply; NULL: none */
+};
+
+/* check_pair - deny beats allow; an allow-listed value sets *allowed_r */
+static void
+check_pair(struct filter_result *res, const struct pair_check *c, bool *allowed_r)
+{
+	if (c->denied) {
+		denied(res, c->deny_symbol, c->value, c->what);
+	} else if (c->allowed) {
+		*allowed_r = true;
+		allowed(res, c->allow_symbol, c->value);
+	}
+}
+
 static enum filter_status
 lists_connect(const struct filter_txn *txn, void **state, const struct filter_request *req,
     struct filter_result *res)
@@ -74,12 +94,11 @@ lists_connect(const struct filter_txn *txn, void **state, const struct filter_re
 
 	if (st == NULL)
 		return FILTER_ERROR;
-	if (list_match_ip(lists[LIST_DENY_CLIENTS], txn->client_addr))
-		denied(res, "DENYLIST_CLIENT", txn->client_ip, NULL);
-	else if (list_match_ip(lists[LIST_ALLOW_CLIENTS], txn->client_addr)) {
-		st->session_allowed = true;
-		allowed(res, "ALLOWLIST_CLIENT", txn->client_ip);
-	}
+	check_pair(res, &(struct pair_check){
+		list_match_ip(lists[LIST_DENY_CLIENTS], txn->client_addr),
+		list_match_ip(lists[LIST_ALLOW_CLIENTS], txn->client_addr),
+		"DENYLIST_CLIENT", "ALLOWLIST_CLIENT", txn->client_ip, NULL },
+	    &st->session_allowed);
 	return FILTER_DONE;
 }
 
@@ -92,12 +111,11 @@ lists_helo(const struct filter_txn *txn, void **state, const struct filter_reque
 
 	if (st == NULL)
 		return FILTER_ERROR;
-	if (list_match_name(lists[LIST_DENY_HELO], txn->helo))
-		denied(res, "DENYLIST_HELO", txn->helo, "Helo command");
-	else if (list_match_name(lists[LIST_ALLOW_HELO], txn->helo)) {
-		st->session_allowed = true;
-		allowed(res, "ALLOWLIST_HELO", txn->helo);
-	}
+	check_pair(res, &(struct pair_check){
+		list_match_name(lists[LIST_DENY_HELO], txn->helo),
+		list_match_name(lists[LIST_ALLOW_HELO], txn->helo),
+		"DENYLIST_HELO", "ALLOWLIST_HELO", txn->helo, "Helo command" },
+	    &st->session_allowed);
 	return FILTER_DONE;
 }
 
@@ -112,12 +130,11 @@ lists_mail(const struct filter_txn *txn, void **state, const struct filter_reque
 		return FILTER_ERROR;
 	st->txn_allowed = false;
 	st->txn_class = NO_CLASS;
-	if (list_match_address(lists[LIST_DENY_SENDERS], txn->mail_from))
-		denied(res, "DENYLIST_SENDER", txn->mail_from, "Sender address");
-	else if (list_match_address(lists[LIST_ALLOW_SENDERS], txn->mail_from)) {
-		st->txn_allowed = true;
-		allowed(res, "ALLOWLIST_SENDER", txn->mail_from);
-	}
+	check_pair(res, &(struct pair_check){
+		list_match_address(lists[LIST_DENY_SENDERS], txn->mail_from),
+		list_match_address(lists[LIST_ALLOW_SENDERS], txn->mail_from),
+		"DENYLIST_SENDER", "ALLOWLIST_SENDER", txn->mail_from, "Sender address" },
+	    &st->txn_allowed);
 	return FILTER_DONE;
 }
 
