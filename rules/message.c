@@ -41,6 +41,7 @@ struct message_view {
 	struct buf body, rawbody, full;
 	char **uris;
 	size_t nuris;
+	struct buf uri_lines;	/* the URIs again, each ended by a line break */
 };
 
 /* The body normalizer's state: a whitespace run not yet written. */
@@ -555,7 +556,14 @@ parse(struct build *b, const char *s, size_t n)
 static bool
 done(struct message_view *mv)
 {
-	struct buf *texts[] = { &mv->body, &mv->rawbody, &mv->full, &mv->strings };
+	struct buf *texts[] = { &mv->body, &mv->rawbody, &mv->full, &mv->strings,
+		&mv->uri_lines };
+
+	mv->uri_lines.limit = SIZE_MAX;
+	for (size_t i = 0; i < mv->nuris; i++) {
+		buf_add(&mv->uri_lines, mv->uris[i], strlen(mv->uris[i]));
+		buf_addc(&mv->uri_lines, '\n');
+	}
 
 	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++) {
 		if (!buf_reserve(texts[i], 0))
@@ -635,6 +643,7 @@ message_view_free(struct message_view **mvp)
 	free(mv->body.p);
 	free(mv->rawbody.p);
 	free(mv->full.p);
+	free(mv->uri_lines.p);
 	free(mv);
 	*mvp = NULL;
 }
@@ -682,6 +691,13 @@ const char *
 message_view_uri(const struct message_view *mv, size_t i)
 {
 	return i < mv->nuris ? mv->uris[i] : NULL;
+}
+
+const char *
+message_view_uri_lines(const struct message_view *mv, size_t *len_r)
+{
+	*len_r = mv->uri_lines.len;
+	return mv->uri_lines.p;
 }
 
 /* A lock rather than pthread_once, so that init works again after deinit. */

@@ -49,6 +49,9 @@ const char *message_view_full(const struct message_view *mv, size_t *len_r);
 /* The URIs found in text and HTML parts, each once, in order of appearance. */
 size_t message_view_uri_count(const struct message_view *mv);
 const char *message_view_uri(const struct message_view *mv, size_t i);
+/* The same URIs as one text, each ended by "\n": how uri rules are
+ * prefiltered (and profiled), one scan for them all. */
+const char *message_view_uri_lines(const struct message_view *mv, size_t *len_r);
 
 /* message_view_init / message_view_deinit - process-wide set-up of the MIME library */
 void message_view_init(void);

@@ -27,12 +27,11 @@ now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-/* the text a rule type reads: uri rules get every URI a line, as the
- * Hyperscan scan in rule_eval.c does; *owned_r is set when it was built */
+/* the text a rule type reads; uri rules: every URI a line, as the
+ * prefilter in rule_eval.c scans them */
 static const char *
-text_of(const struct message_view *mv, enum rule_type t, size_t *len_r, char **owned_r)
+text_of(const struct message_view *mv, enum rule_type t, size_t *len_r)
 {
-	*owned_r = NULL;
 	switch (t) {
 	case RULE_BODY:
 		return message_view_body(mv, len_r);
@@ -40,25 +39,8 @@ text_of(const struct message_view *mv, enum rule_type t, size_t *len_r, char **o
 		return message_view_rawbody(mv, len_r);
 	case RULE_FULL:
 		return message_view_full(mv, len_r);
-	case RULE_URI: {
-		size_t len = 0, n = message_view_uri_count(mv);
-		for (size_t i = 0; i < n; i++)
-			len += strlen(message_view_uri(mv, i)) + 1;
-		char *s = malloc(len + 1);
-		if (s == NULL)
-			return NULL;
-		len = 0;
-		for (size_t i = 0; i < n; i++) {
-			size_t k = strlen(message_view_uri(mv, i));
-			memcpy(s + len, message_view_uri(mv, i), k);
-			len += k;
-			s[len++] = '\n';
-		}
-		s[len] = '\0';
-		*len_r = len;
-		*owned_r = s;
-		return s;
-	}
+	case RULE_URI:
+		return message_view_uri_lines(mv, len_r);
 	default:
 		return NULL;
 	}
@@ -153,8 +135,7 @@ ruleset_profile(const struct ruleset *rs, const struct message_view *mv,
 	pcre2_set_depth_limit(mctx, RULESET_DEPTH_LIMIT);
 	for (enum rule_type t = RULE_BODY; t <= RULE_FULL; t++) {
 		size_t len = 0;
-		char *owned;
-		const char *s = text_of(mv, t, &len, &owned);
+		const char *s = text_of(mv, t, &len);
 		for (size_t i = 0; s != NULL && i < rs->nrules; i++) {
 			const struct rule *r = &rs->rules[i];
 			if (r->type != t || r->re == NULL)
@@ -173,7 +154,6 @@ ruleset_profile(const struct ruleset *rs, const struct message_view *mv,
 			c->estimate_us = c->hyperscan_us >= 0 ?
 			    c->hyperscan_us + (candidate ? c->pcre_us : 0) : c->pcre_us;
 		}
-		free(owned);
 	}
 	qsort(costs, n, sizeof(*costs), by_cost);
 	*costs_r = costs;

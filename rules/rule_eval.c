@@ -7,8 +7,9 @@
  *
  * Evaluation is thread-safe: the set is read-only, and the PCRE2 match
  * context, JIT stack and match data and the Hyperscan scan state belong
- * to the calling thread (created on first use, freed at thread exit).  Every match is bounded by a match
- * limit; a rule that reaches it counts as not matched and is reported.
+ * to the calling thread (created on first use, freed at thread exit).
+ * Every match is bounded by a match limit; a rule that reaches it counts
+ * as not matched and is reported.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -748,23 +749,13 @@ prefilter(struct eval *ev)
 			s = message_view_full(ev->mv, &len);
 			scan_text(ev, t, s, len);
 			break;
-		case RULE_URI: {
+		case RULE_URI:
 			/* One scan over every URI, a line each (uri patterns go to
 			 * Hyperscan in multi-line mode): what can match one URI
 			 * can match the lines.  Seen there, a rule runs over each. */
-			struct strbuf lines = { 0 };
-			for (size_t i = 0; i < message_view_uri_count(ev->mv); i++) {
-				s = message_view_uri(ev->mv, i);
-				sb_add(ev, &lines, s, strlen(s));
-				sb_add(ev, &lines, "\n", 1);
-			}
-			if (ev->oom)
-				ev->unfiltered[t] = true;
-			else
-				scan_text(ev, t, lines.s != NULL ? lines.s : "", lines.len);
-			free(lines.s);
+			s = message_view_uri_lines(ev->mv, &len);
+			scan_text(ev, t, s, len);
 			break;
-		}
 		default:
 			ev->unfiltered[t] = true;
 			break;

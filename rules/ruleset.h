@@ -90,7 +90,6 @@ bool ruleset_eval(const struct ruleset *rs, const struct message_view *mv,
 
 void rule_result_free(struct rule_result *r);
 
-/* ruleset_stats - the counts of a loaded set */
 /* What one text rule costs on one message (ruleset_profile). */
 struct rule_cost {
 	const char *name, *where;	/* the rule's; valid while the set lives */
@@ -113,6 +112,7 @@ struct rule_cost {
 size_t ruleset_profile(const struct ruleset *rs, const struct message_view *mv,
     struct rule_cost **costs_r);
 
+/* ruleset_get_stats - the counts of a loaded set */
 const struct ruleset_stats *ruleset_get_stats(const struct ruleset *rs);
 
 #endif

@@ -392,9 +392,17 @@ test_uris(void)
 		while (n < TEST_COUNT(c->uris) && c->uris[n] != NULL)
 			n++;
 		CHECK_INT(message_view_uri_count(mv), n);
-		for (size_t k = 0; k < n && k < message_view_uri_count(mv); k++)
+		char lines[4096] = "";
+		for (size_t k = 0; k < n && k < message_view_uri_count(mv); k++) {
 			CHECK_STR(message_view_uri(mv, k), c->uris[k]);
+			snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines), "%s\n",
+			    c->uris[k]);
+		}
 		CHECK(message_view_uri(mv, message_view_uri_count(mv)) == NULL);
+		/* the same URIs as one text, a line each */
+		size_t lines_len;
+		CHECK_STR(message_view_uri_lines(mv, &lines_len), lines);
+		CHECK_INT(lines_len, strlen(lines));
 		message_view_free(&mv);
 		if (test_failures != before)
 			printf("  in case \"%s\"\n", c->name);
