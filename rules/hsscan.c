@@ -20,6 +20,7 @@
 #include <pcre2.h>
 
 #include "hsscan.h"
+#include "textbuf.h"
 
 /* What every non-ASCII character becomes, in texts and in patterns. */
 #define PROJECTED "\\x80"
@@ -58,32 +59,6 @@ utf8_seq(const unsigned char *p, const unsigned char *end)
 
 /* ---- patterns ---- */
 
-struct out {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void
-put(struct out *o, const char *s, size_t n)
-{
-	if (o->oom)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = (o->len + n + 1) * 2;
-		char *np = realloc(o->p, cap);
-		if (np == NULL) {
-			o->oom = true;
-			return;
-		}
-		o->p = np;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
 static int
 hex_value(unsigned char c)
 {
@@ -95,17 +70,17 @@ hex_value(unsigned char c)
 
 /* put_char - a character given by an escape: as \xHH if ASCII, else projected */
 static void
-put_char(struct out *o, unsigned long v, bool *nonascii)
+put_char(struct buf *o, unsigned long v, bool *nonascii)
 {
 	char b[8];
 
 	if (v >= 0x80) {
-		put(o, PROJECTED, 4);
+		buf_add(o, PROJECTED, 4);
 		*nonascii = true;
 		return;
 	}
 	snprintf(b, sizeof(b), "\\x%02lX", v);
-	put(o, b, 4);
+	buf_add(o, b, 4);
 }
 
 /*
@@ -117,7 +92,7 @@ put_char(struct out *o, unsigned long v, bool *nonascii)
  * octal escapes that could exceed 0x7F.
  */
 static bool
-escape(const unsigned char **pp, const unsigned char *end, struct out *o, bool *nonascii)
+escape(const unsigned char **pp, const unsigned char *end, struct buf *o, bool *nonascii)
 {
 	const unsigned char *p = *pp;
 	unsigned long v = 0;
@@ -130,7 +105,7 @@ escape(const unsigned char **pp, const unsigned char *end, struct out *o, bool *
 		size_t n = utf8_seq(p + 1, end);
 		if (n == 0)
 			return false;
-		put(o, PROJECTED, 4);
+		buf_add(o, PROJECTED, 4);
 		*nonascii = true;
 		*pp = p + 1 + n;
 		return true;
@@ -176,7 +151,7 @@ escape(const unsigned char **pp, const unsigned char *end, struct out *o, bool *
 			q++;
 		if (q - p == 4 && p[1] >= '2' && p[1] <= '3')
 			return false;
-		put(o, (const char *)p, (size_t)(q - p));
+		buf_add(o, (const char *)p, (size_t)(q - p));
 		*pp = q;
 		return true;
 	}
@@ -190,7 +165,7 @@ escape(const unsigned char **pp, const unsigned char *end, struct out *o, bool *
 	default:
 		break;
 	}
-	put(o, (const char *)p, 2);
+	buf_add(o, (const char *)p, 2);
 	*pp = p + 2;
 	return true;
 }
@@ -199,19 +174,19 @@ escape(const unsigned char **pp, const unsigned char *end, struct out *o, bool *
  * negated class with one cannot be carried (it would refuse 0x80, which
  * stands for every other non-ASCII character too) */
 static bool
-char_class(const unsigned char **pp, const unsigned char *end, struct out *o)
+char_class(const unsigned char **pp, const unsigned char *end, struct buf *o)
 {
 	const unsigned char *p = *pp + 1;
 	bool negated = false, nonascii = false;
 
-	put(o, "[", 1);
+	buf_add(o, "[", 1);
 	if (p < end && *p == '^') {
 		negated = true;
-		put(o, "^", 1);
+		buf_add(o, "^", 1);
 		p++;
 	}
 	if (p < end && *p == ']') {
-		put(o, "]", 1);
+		buf_add(o, "]", 1);
 		p++;
 	}
 	while (p < end && *p != ']') {
@@ -222,7 +197,7 @@ char_class(const unsigned char **pp, const unsigned char *end, struct out *o)
 				q++;
 			if (q + 1 >= end)
 				return false;
-			put(o, (const char *)p, (size_t)(q + 2 - p));
+			buf_add(o, (const char *)p, (size_t)(q + 2 - p));
 			p = q + 2;
 		} else if (*p == '\\') {
 			if (!escape(&p, end, o, &nonascii))
@@ -231,11 +206,11 @@ char_class(const unsigned char **pp, const unsigned char *end, struct out *o)
 			size_t n = utf8_seq(p, end);
 			if (n == 0)
 				return false;
-			put(o, PROJECTED, 4);
+			buf_add(o, PROJECTED, 4);
 			nonascii = true;
 			p += n;
 		} else {
-			put(o, (const char *)p, 1);
+			buf_add(o, (const char *)p, 1);
 			p++;
 		}
 		if (negated && nonascii)
@@ -243,7 +218,7 @@ char_class(const unsigned char **pp, const unsigned char *end, struct out *o)
 	}
 	if (p >= end)
 		return false;
-	put(o, "]", 1);
+	buf_add(o, "]", 1);
 	*pp = p + 1;
 	return true;
 }
@@ -318,12 +293,14 @@ char *
 hsscan_project_pattern(const char *re)
 {
 	const unsigned char *p = (const unsigned char *)re, *end = p + strlen(re);
-	struct out o = { 0 };
+	struct buf o = { .limit = SIZE_MAX };
 	bool nonascii = false;
 	unsigned long qmin, qmax;
 	size_t qlen;
 
-	put(&o, "", 0);
+	if (!buf_reserve(&o, 0))
+		return NULL;
+	o.p[0] = '\0';		/* an empty pattern projects to "" */
 	while (p < end && !o.oom) {
 		if (*p == '\\') {
 			if (!escape(&p, end, &o, &nonascii))
@@ -339,16 +316,16 @@ hsscan_project_pattern(const char *re)
 			if (o.len > 0 && o.p[o.len - 1] == ')')
 				goto reject;
 			snprintf(b, sizeof(b), "{%lu,}", qmin < REPEAT_MAX ? qmin : REPEAT_MAX);
-			put(&o, b, strlen(b));
+			buf_add(&o, b, strlen(b));
 			p += qlen;
 		} else if (*p >= 0x80) {
 			size_t n = utf8_seq(p, end);
 			if (n == 0)
 				goto reject;
-			put(&o, PROJECTED, 4);
+			buf_add(&o, PROJECTED, 4);
 			p += n;
 		} else {
-			put(&o, (const char *)p, 1);
+			buf_add(&o, (const char *)p, 1);
 			p++;
 		}
 	}
