@@ -253,17 +253,15 @@ print_text(const struct config *cfg, const struct symbol_list *symbols,
  * which rules weigh most, not what the whole set costs.
  */
 static void
-print_profile(const struct config *cfg, const char *data, size_t len, unsigned top)
+print_profile(const struct config *cfg, const struct message_view *mv, const char *why,
+    unsigned top)
 {
-	const char *why = NULL;
-	struct message_view *mv = message_view_parse(data, len, cfg->scan_limit, &why);
 	struct rule_cost *costs = NULL;
 	size_t n = 0;
 	double sum = 0;
 
 	if (cfg->ruleset == NULL || mv == NULL) {
 		printf("\nprofile: %s\n", mv == NULL ? why : "no rules configured");
-		message_view_free(&mv);
 		return;
 	}
 	n = ruleset_profile(cfg->ruleset, mv, &costs);
@@ -286,7 +284,6 @@ print_profile(const struct config *cfg, const char *data, size_t len, unsigned t
 		    c->pcre_us, c->type, c->name, c->where, c->hit ? " (hit)" : "");
 	}
 	free(costs);
-	message_view_free(&mv);
 }
 
 int
@@ -341,10 +338,12 @@ main(int argc, char **argv)
 	char *peek = malloc(peek_len + 1);
 	if (peek == NULL || msgbuf_read(&mb, 0, peek, peek_len) != (ssize_t)peek_len)
 		return 1;
-	struct message_view *mv = message_view_parse(peek, peek_len, cfg->scan_limit, &why);
+	const char *parse_error = NULL;
+	struct message_view *mv = message_view_parse(peek, peek_len, cfg->scan_limit,
+	    &parse_error);
 	char *from = opt.from != NULL ? strdup(opt.from) : mv ? header_address(mv, "From") : NULL;
 	char *to = opt.nrcpts == 0 && mv ? header_address(mv, "To") : NULL;
-	message_view_free(&mv);
+	free(peek);	/* the view keeps its own copy */
 	if (opt.nrcpts == 0)
 		opt.rcpts[opt.nrcpts++] = to != NULL ? to : "postmaster";
 
@@ -428,7 +427,7 @@ main(int argc, char **argv)
 	} else {
 		print_text(cfg, &symbols, &d, early, at);
 		if (opt.profile > 0)
-			print_profile(cfg, peek, peek_len, opt.profile);
+			print_profile(cfg, mv, parse_error, opt.profile);
 	}
 
 	struct filter_txn end = txn;
@@ -439,7 +438,7 @@ main(int argc, char **argv)
 	filters_deinit();
 	symbol_list_free(&symbols);
 	msgbuf_free(&mb);
-	free(peek);
+	message_view_free(&mv);
 	free(from);
 	free(to);
 	config_unref(&cfg);
